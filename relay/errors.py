@@ -1,0 +1,48 @@
+"""relay's error tree. Every class carries the HTTP status and a stable machine-readable code.
+
+RelayError
+├── ValidationError          400  invalid_input       bad JSON shape, with the JSON path
+│   └── InvalidContextError  400  invalid_context     an evaluation context that cannot be used
+├── NotFoundError            404  not_found
+├── ConflictError            409  version_conflict    optimistic-concurrency check failed
+└── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+
+class ValidationError(RelayError):
+    """Input refused before anything was written. `path` is a JSON path such as
+    `flags.checkout.rules[2].clauses[0].op`."""
+
+    status_code = 400
+    code = "invalid_input"
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason
+
+
+class InvalidContextError(ValidationError):
+    code = "invalid_context"
+
+
+class NotFoundError(RelayError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(RelayError):
+    status_code = 409
+    code = "version_conflict"
+
+
+class UnavailableError(RelayError):
+    status_code = 503
+    code = "unavailable"

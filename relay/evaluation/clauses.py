@@ -1,0 +1,115 @@
+"""Compiling clauses and bucketing into closures that evaluation calls directly."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from relay.evaluation.attrref import AttrRef, lookup
+from relay.evaluation.context import DEFAULT_KIND, Context
+from relay.evaluation.model import ClauseFn, MalformedFlag
+from relay.evaluation.operators import Test, compile_operator
+
+if TYPE_CHECKING:
+    from relay.evaluation.evaluator import EvalState
+
+_LONG_SCALE = float(0xFFFFFFFFFFFFFFF)
+
+
+def _never(_: Any) -> bool:
+    return False
+
+
+def compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: list[Any], negate: bool) -> ClauseFn:
+    if op == "segmentMatch":
+        return _segment_clause(values, negate)
+    test: Test = compile_operator(op, values) or _never  # an unknown operator matches nothing
+    if ref.is_kind:
+        return _kind_clause(test, negate)
+    kind = context_kind or DEFAULT_KIND
+    if ref.error is not None:
+
+        def malformed(ctx: Context, state: EvalState) -> bool:
+            # The SDK only notices a bad reference once it has a context of the clause's kind.
+            if kind in ctx.by_kind:
+                raise MalformedFlag(ref.error)
+            return False
+
+        return malformed
+    first, rest = ref.components[0], ref.components[1:]
+
+    def match(ctx: Context, state: EvalState) -> bool:
+        single = ctx.by_kind.get(kind)
+        if single is None:
+            return False
+        value = single.attrs.get(first)
+        if rest:
+            for name in rest:
+                if type(value) is not dict:
+                    return False
+                value = value.get(name)
+        if value is None:  # a missing attribute never matches, even negated
+            return False
+        if type(value) is list:
+            for item in value:
+                if test(item):
+                    return not negate
+            return negate
+        return test(value) is not negate
+
+    return match
+
+
+def _kind_clause(test: Test, negate: bool) -> ClauseFn:
+    def match(ctx: Context, state: EvalState) -> bool:
+        for single in ctx.singles:
+            if test(single.kind):
+                return not negate
+        return negate
+
+    return match
+
+
+def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
+    keys = tuple(v for v in values if isinstance(v, str))
+
+    def match(ctx: Context, state: EvalState) -> bool:
+        segments = state.segments
+        for key in keys:
+            segment = segments.get(key)
+            if segment is not None and state.segment_matches(segment, ctx):
+                return not negate
+        return negate
+
+    return match
+
+
+def compile_bucket(
+    seed: int | None, item_key: str, salt: str, context_kind: str | None, bucket_by: AttrRef | None
+) -> Callable[[Context], float]:
+    """LaunchDarkly's bucket in [0, 1] for a context; -1 when the context lacks the kind."""
+    kind = context_kind or DEFAULT_KIND
+    prefix = f"{seed}." if seed is not None else f"{item_key}.{salt}."
+    components = None if bucket_by is None else bucket_by.components
+    error = None if bucket_by is None else bucket_by.error
+
+    def bucket(ctx: Context) -> float:
+        single = ctx.by_kind.get(kind)
+        if single is None:
+            return -1.0
+        if components is None:
+            value: Any = single.key
+        elif error is not None:
+            raise MalformedFlag(error)
+        else:
+            value = lookup(single.attrs, components)
+        t = type(value)
+        if t is not str:
+            if t is not int:  # only strings and integers are bucketable; anything else is bucket 0
+                return 0.0
+            value = str(value)
+        digest = hashlib.sha1((prefix + value).encode("utf-8"), usedforsecurity=False).hexdigest()
+        return int(digest[:15], 16) / _LONG_SCALE
+
+    return bucket

@@ -1,0 +1,403 @@
+"""Parse, validate and compile flags and segments (LaunchDarkly's JSON data model).
+
+One pass over the JSON checks every type (refusing, with the JSON path, anything LaunchDarkly's
+SDKs would choke on), writes the canonical fully populated JSON that every SDK parses, and builds
+the compiled form the evaluator walks. `strict=True` (the write path) also refuses what would only
+ever evaluate to MALFORMED_FLAG or never match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from relay.errors import ValidationError
+from relay.evaluation import attrref
+from relay.evaluation.clauses import compile_bucket, compile_clause
+from relay.evaluation.context import kind_error
+from relay.evaluation.model import (
+    MALFORMED,
+    ClauseFn,
+    ContextTarget,
+    Evaluation,
+    Flag,
+    OutcomeFn,
+    Prerequisite,
+    Reason,
+    ReasonKind,
+    Segment,
+    SegmentRule,
+)
+from relay.evaluation.operators import OPERATORS, value_problem
+from relay.evaluation.reader import Reader, json_type
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
+_OFF = Reason(ReasonKind.OFF)
+_TARGET = Reason(ReasonKind.TARGET_MATCH)
+_FALLTHROUGH = Reason(ReasonKind.FALLTHROUGH)
+
+
+class _Builder:
+    """State shared while compiling one item: its variations, strictness and referenced segments."""
+
+    def __init__(self, strict: bool, variations: tuple[Any, ...] = ()) -> None:
+        self.strict = strict
+        self.variations = variations
+        self.segment_keys: set[str] = set()
+
+    def result(self, index: int, reason: Reason, prereqs: tuple[str, ...]) -> Evaluation:
+        if index < 0 or index >= len(self.variations):
+            return MALFORMED
+        return Evaluation(self.variations[index], index, reason, prereqs)
+
+    def check_index(self, r: Reader, name: str, index: int) -> None:
+        if self.strict and not 0 <= index < len(self.variations):
+            r.fail(name, f"variation index {index} is out of range (the flag has {len(self.variations)} variations)")
+
+    def check_kind(self, r: Reader, name: str, kind: str | None) -> None:
+        if self.strict and kind:
+            problem = kind_error(kind)
+            if problem:
+                r.fail(name, problem)
+
+    def check_ref(self, r: Reader, name: str, ref: attrref.AttrRef | None) -> None:
+        if self.strict and ref is not None and ref.error is not None:
+            r.fail(name, f'invalid attribute reference "{ref.raw}": {ref.error}')
+
+    def clause(self, r: Reader) -> tuple[ClauseFn, dict[str, Any]]:
+        context_kind = r.opt_str("contextKind")
+        op = r.req_str("op")
+        # The SDKs require `attribute`; segmentMatch ignores it, so the write path fills in "".
+        lenient_attr = self.strict and op == "segmentMatch" and r.data.get("attribute") is None
+        attribute = "" if lenient_attr else r.req_str("attribute")
+        values = r.req_list("values")
+        negate = r.opt_bool("negate")
+        ref = attrref.for_clause(attribute, context_kind)
+        self.check_kind(r, "contextKind", context_kind)
+        if self.strict:
+            if op not in OPERATORS:
+                r.fail("op", f'unknown operator "{op}"')
+            if op != "segmentMatch":
+                self.check_ref(r, "attribute", ref)
+            for i, value in enumerate(values):
+                problem = value_problem(op, value)
+                if problem:
+                    r.fail(f"values[{i}]", f"{problem}, got {json_type(value)}")
+        if op == "segmentMatch":
+            self.segment_keys.update(v for v in values if isinstance(v, str))
+        canonical: dict[str, Any] = {**r.data, "attribute": attribute, "op": op, "values": values, "negate": negate}
+        if context_kind is None:
+            canonical.pop("contextKind", None)
+        return compile_clause(ref, context_kind, op, values, negate), canonical
+
+    def clauses(self, r: Reader) -> tuple[tuple[ClauseFn, ...], list[dict[str, Any]]]:
+        fns, canon = [], []
+        for c in r.objects("clauses", required=True):
+            fn, data = self.clause(c)
+            fns.append(fn)
+            canon.append(data)
+        return tuple(fns), canon
+
+    def outcome(
+        self, r: Reader, reason: Reason, flag_key: str, salt: str, prereqs: tuple[str, ...]
+    ) -> tuple[OutcomeFn, dict[str, Any]]:
+        """A variation-or-rollout (a rule's or the fallthrough)."""
+        data = r.data
+        variation = r.opt_int("variation")
+        rollout_data = r.opt_dict("rollout")
+        if variation is not None:
+            self.check_index(r, "variation", variation)
+            fixed = self.result(variation, reason, prereqs)
+            return (lambda ctx: fixed), {**data}
+        if rollout_data is None:
+            if self.strict:
+                raise ValidationError(r.path, "needs a variation or a rollout")
+            return (lambda ctx: MALFORMED), {**data}
+        return self.rollout(Reader(rollout_data, r.at("rollout")), reason, flag_key, salt, prereqs, data)
+
+    def rollout(
+        self, r: Reader, reason: Reason, flag_key: str, salt: str, prereqs: tuple[str, ...], parent: dict[str, Any]
+    ) -> tuple[OutcomeFn, dict[str, Any]]:
+        context_kind = r.opt_str("contextKind")
+        bucket_by_raw = r.opt_str("bucketBy")
+        experiment = r.opt_str("kind") == "experiment"
+        seed = r.opt_int("seed")
+        weighted = r.objects("variations", required=True)
+        self.check_kind(r, "contextKind", context_kind)
+        bucket_by = None if experiment else attrref.for_bucket_by(bucket_by_raw, context_kind)
+        self.check_ref(r, "bucketBy", bucket_by)
+        canonical = {**parent, "rollout": {**r.data, "variations": [w.data for w in weighted]}}
+        if not weighted:
+            if self.strict:
+                r.fail("variations", "a rollout needs at least one weighted variation")
+            return (lambda ctx: MALFORMED), canonical
+        in_exp = Reason(reason.kind, reason.rule_index, reason.rule_id, in_experiment=True)
+        thresholds: list[float] = []
+        plain: list[Evaluation] = []
+        tracked: list[Evaluation] = []
+        total, cumulative = 0, 0.0
+        for w in weighted:
+            index, weight = w.req_int("variation"), w.req_int("weight")
+            untracked = w.opt_bool("untracked")
+            self.check_index(w, "variation", index)
+            if self.strict and not 0 <= weight <= 100000:
+                w.fail("weight", f"weight {weight} is outside 0..100000")
+            total += weight
+            cumulative += weight / 100000.0  # same float arithmetic as the SDK, bucket by bucket
+            thresholds.append(cumulative)
+            plain.append(self.result(index, reason, prereqs))
+            tracked.append(self.result(index, reason if untracked else in_exp, prereqs))
+        if self.strict and total > 100000:
+            r.fail("variations", f"weights add up to {total}, more than 100000")
+        bucket = compile_bucket(seed, flag_key, salt, context_kind, bucket_by)
+        pairs = tuple(zip(thresholds, plain, tracked, strict=True))
+        last_plain, last_tracked = plain[-1], tracked[-1]
+
+        def roll(ctx: Any) -> Evaluation:
+            b = bucket(ctx)
+            exp = experiment and b >= 0  # a context without the rollout's kind is never in the experiment
+            for threshold, p, t in pairs:
+                if b < threshold:
+                    return t if exp else p
+            return last_tracked if exp else last_plain  # past the last bucket: the last one wins
+
+        return roll, canonical
+
+
+def _header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
+    version = r.req_int("version")
+    deleted = r.opt_bool("deleted")
+    key = r.opt_str("key") or "" if deleted else r.req_str("key")
+    if strict and not deleted and not KEY_PATTERN.match(key):
+        r.fail("key", f'{what} keys use only letters, digits, ".", "_" and "-" (1 to 256 characters), got "{key}"')
+    if strict and version < 0:
+        r.fail("version", "must not be negative")
+    return key, version, deleted
+
+
+def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
+    """Validate and compile one flag, or raise ValidationError naming the JSON path."""
+    r = Reader(data, path)
+    key, version, deleted = _header(r, "flag", strict)
+    if deleted:
+        return Flag(key, version, True, {"key": key, "version": version, "deleted": True})
+    variations = tuple(r.opt_list("variations"))
+    b = _Builder(strict, variations)
+    on = r.opt_bool("on")
+    salt = r.opt_str("salt") or ""
+    off_variation = r.opt_int("offVariation")
+    if off_variation is not None:
+        b.check_index(r, "offVariation", off_variation)
+    off_result = Evaluation(None, None, _OFF) if off_variation is None else b.result(off_variation, _OFF, ())
+
+    prereq_readers = r.objects("prerequisites")
+    prereq_keys = tuple(p.req_str("key") for p in prereq_readers)
+    prerequisites = []
+    for i, p in enumerate(prereq_readers):
+        reason = Reason(ReasonKind.PREREQUISITE_FAILED, prerequisite_key=prereq_keys[i])
+        failed = Evaluation(None, None, reason, prereq_keys[: i + 1])
+        if off_variation is not None:
+            failed = b.result(off_variation, reason, prereq_keys[: i + 1])
+        prerequisites.append(Prerequisite(prereq_keys[i], p.req_int("variation"), failed))
+        if strict and prereq_keys[i] == key:
+            p.fail("key", "a flag cannot be its own prerequisite")
+
+    user_targets, context_targets, targets_canon, ctx_targets_canon = _targets(r, b, prereq_keys)
+
+    rules, rules_canon, rule_track = [], [], []
+    for i, rule in enumerate(r.objects("rules")):
+        rule_id = rule.opt_str("id")
+        fns, clauses_canon = b.clauses(rule)
+        outcome, canon = b.outcome(rule, Reason(ReasonKind.RULE_MATCH, i, rule_id), key, salt, prereq_keys)
+        track = rule.opt_bool("trackEvents")
+        rules.append((fns, outcome))
+        rule_track.append(track)
+        rules_canon.append({**canon, "clauses": clauses_canon, "trackEvents": track})
+
+    fall_reader = Reader(r.opt_dict("fallthrough") or {}, r.at("fallthrough"))
+    fallthrough, fall_canon = b.outcome(fall_reader, _FALLTHROUGH, key, salt, prereq_keys)
+
+    csa = r.opt_dict("clientSideAvailability")
+    legacy_client_side = r.opt_bool("clientSide")
+    if csa is not None:
+        cr = Reader(csa, r.at("clientSideAvailability"))
+        client_side, mobile = cr.opt_bool("usingEnvironmentId"), cr.opt_bool("usingMobileKey")
+    else:
+        client_side, mobile = legacy_client_side, True
+    track_events = r.opt_bool("trackEvents")
+    track_fallthrough = r.opt_bool("trackEventsFallthrough")
+    debug_until = r.opt_number("debugEventsUntilDate")
+    migration = r.opt_dict("migration")
+    if migration is not None:
+        Reader(migration, r.at("migration")).opt_int("checkRatio")
+    r.opt_int("samplingRatio")
+    r.opt_bool("excludeFromSummaries")
+
+    canonical = {
+        **r.data,
+        "key": key,
+        "version": version,
+        "on": on,
+        "variations": list(variations),
+        "offVariation": off_variation,
+        "fallthrough": fall_canon,
+        "prerequisites": [{**p.data} for p in prereq_readers],
+        "targets": targets_canon,
+        "contextTargets": ctx_targets_canon,
+        "rules": rules_canon,
+        "salt": salt,
+        "clientSideAvailability": {"usingEnvironmentId": client_side, "usingMobileKey": mobile},
+        "clientSide": client_side,
+        "trackEvents": track_events,
+        "trackEventsFallthrough": track_fallthrough,
+        "debugEventsUntilDate": debug_until,
+        "deleted": False,
+    }
+    return Flag(
+        key=key,
+        version=version,
+        deleted=False,
+        data=canonical,
+        on=on,
+        client_side=client_side,
+        mobile=mobile,
+        track_events=track_events,
+        track_events_fallthrough=track_fallthrough,
+        rule_track_events=tuple(rule_track),
+        debug_events_until_date=debug_until,
+        off_result=off_result,
+        prerequisites=tuple(prerequisites),
+        user_targets=user_targets,
+        context_targets=context_targets,
+        rules=tuple(rules),
+        fallthrough=fallthrough,
+        variations=variations,
+        segment_keys=frozenset(b.segment_keys),
+    )
+
+
+def _targets(
+    r: Reader, b: _Builder, prereqs: tuple[str, ...]
+) -> tuple[dict[str, Evaluation], tuple[ContextTarget, ...], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Old-style user `targets` and `contextTargets`, in LaunchDarkly's lookup order."""
+    user_lists: list[tuple[int, list[str]]] = []
+    targets_canon = []
+    for t in r.objects("targets"):
+        variation, values = t.req_int("variation"), t.str_list("values", required=True)
+        t.opt_str("contextKind")
+        b.check_index(t, "variation", variation)
+        user_lists.append((variation, values))
+        targets_canon.append({**t.data, "values": values})
+    ctx_canon = []
+    context_targets = []
+    for t in r.objects("contextTargets"):
+        kind = t.opt_str("contextKind") or "user"
+        variation, values = t.req_int("variation"), t.str_list("values", required=True)
+        b.check_index(t, "variation", variation)
+        b.check_kind(t, "contextKind", kind)
+        ctx_canon.append({**t.data, "values": values})
+        if kind == "user":
+            # A user entry points at the first `targets` list with the same variation.
+            values = next((vals for var, vals in user_lists if var == variation), [])
+        result = b.result(variation, _TARGET, prereqs)
+        context_targets.append(ContextTarget(kind, frozenset(values), result))
+    user_targets: dict[str, Evaluation] = {}
+    if not context_targets:
+        for variation, values in user_lists:
+            result = b.result(variation, _TARGET, prereqs)
+            for v in values:
+                user_targets.setdefault(v, result)  # the first list naming a key wins
+    return user_targets, tuple(context_targets), targets_canon, ctx_canon
+
+
+def _segment_targets(r: Reader, name: str, b: _Builder) -> tuple[tuple[str, frozenset[str]], ...]:
+    out = []
+    for t in r.objects(name):
+        kind = t.opt_str("contextKind")
+        b.check_kind(t, "contextKind", kind)
+        out.append((kind or "user", frozenset(t.str_list("values", required=True))))
+    return tuple(out)
+
+
+def parse_segment(data: Any, *, path: str = "segment", strict: bool = True) -> Segment:
+    """Validate and compile one segment, or raise ValidationError naming the JSON path."""
+    r = Reader(data, path)
+    key, version, deleted = _header(r, "segment", strict)
+    if deleted:
+        return Segment(key, version, True, {"key": key, "version": version, "deleted": True})
+    b = _Builder(strict)
+    included = r.str_list("included")
+    excluded = r.str_list("excluded")
+    included_contexts = _segment_targets(r, "includedContexts", b)
+    excluded_contexts = _segment_targets(r, "excludedContexts", b)
+    salt = r.opt_str("salt") or ""
+    rules, rules_canon = [], []
+    for rule in r.objects("rules"):
+        fns, clauses_canon = b.clauses(rule)
+        rollout_kind = rule.opt_str("rolloutContextKind")
+        b.check_kind(rule, "rolloutContextKind", rollout_kind)
+        bucket_by = attrref.for_bucket_by(rule.opt_str("bucketBy"), rollout_kind)
+        b.check_ref(rule, "bucketBy", bucket_by)
+        weight = rule.opt_int("weight")
+        if strict and weight is not None and not 0 <= weight <= 100000:
+            rule.fail("weight", f"weight {weight} is outside 0..100000")
+        rule.opt_str("id")
+        bucket = None if weight is None else compile_bucket(None, key, salt, rollout_kind, bucket_by)
+        rules.append(SegmentRule(fns, weight, bucket))
+        rules_canon.append({**rule.data, "clauses": clauses_canon})
+    unbounded = r.opt_bool("unbounded")
+    unbounded_kind = r.opt_str("unboundedContextKind")
+    generation = r.opt_int("generation")
+    canonical = {
+        **r.data,
+        "key": key,
+        "version": version,
+        "included": included,
+        "excluded": excluded,
+        "includedContexts": [{**t} for t in r.opt_list("includedContexts")],
+        "excludedContexts": [{**t} for t in r.opt_list("excludedContexts")],
+        "rules": rules_canon,
+        "salt": salt,
+        "unbounded": unbounded,
+        "generation": generation,
+        "deleted": False,
+    }
+    for t in (*canonical["includedContexts"], *canonical["excludedContexts"]):
+        t["values"] = list(t["values"])
+    return Segment(
+        key=key,
+        version=version,
+        deleted=False,
+        data=canonical,
+        included=frozenset(included),
+        excluded=frozenset(excluded),
+        included_contexts=included_contexts,
+        excluded_contexts=excluded_contexts,
+        rules=tuple(rules),
+        unbounded=unbounded,
+        unbounded_context_kind=unbounded_kind or "user",
+        generation=generation,
+        segment_keys=frozenset(b.segment_keys),
+    )
+
+
+def parse_items(data: Any, *, strict: bool = True) -> tuple[dict[str, Flag], dict[str, Segment]]:
+    """LaunchDarkly's `{"flags": {...}, "segments": {...}}` document, all or nothing."""
+    r = Reader(data, "")
+    flags: dict[str, Flag] = {}
+    segments: dict[str, Segment] = {}
+    parsers: tuple[tuple[str, Callable[..., Any], dict[str, Any]], ...] = (
+        ("flags", parse_flag, flags),
+        ("segments", parse_segment, segments),
+    )
+    for name, parse, out in parsers:
+        items = r.opt_dict(name) or {}
+        for map_key, item in items.items():
+            where = f"{name}.{map_key}"
+            if isinstance(item, dict) and "key" in item and item["key"] != map_key:
+                raise ValidationError(f"{where}.key", f'"{item["key"]}" does not match its map key "{map_key}"')
+            if isinstance(item, dict) and "key" not in item:
+                item = {**item, "key": map_key}
+            out[map_key] = parse(item, path=where, strict=strict)
+    return flags, segments

@@ -1,0 +1,165 @@
+"""Flag evaluation with LaunchDarkly's exact semantics (Python SDK 9.18.4, ldclient/impl/evaluator.py).
+
+Pure and synchronous: the evaluator gets compiled items and a read-only snapshot, never a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from relay.evaluation.context import DEFAULT_KIND, Context
+from relay.evaluation.model import (
+    FLAG_NOT_FOUND,
+    MALFORMED,
+    USER_NOT_SPECIFIED,
+    Evaluation,
+    Flag,
+    MalformedFlag,
+    Segment,
+)
+
+# relay has no Big Segment store, which LaunchDarkly's SDKs report as this status.
+BIG_SEGMENTS_NOT_CONFIGURED = "NOT_CONFIGURED"
+
+
+class Snapshot:
+    """A read-only view of one environment's compiled flags and segments."""
+
+    __slots__ = ("flags", "segments")
+
+    def __init__(self, flags: Mapping[str, Flag], segments: Mapping[str, Segment]) -> None:
+        self.flags = flags
+        self.segments = segments
+
+    def evaluate(self, flag_key: str, context: Context | None) -> Evaluation:
+        flag = self.flags.get(flag_key)
+        if flag is None or flag.deleted:
+            return FLAG_NOT_FOUND
+        if context is None:
+            return USER_NOT_SPECIFIED
+        return evaluate(flag, context, self)
+
+    def evaluate_all(self, context: Context, include: Callable[[Flag], bool] | None = None) -> dict[str, Evaluation]:
+        """Every live flag for one context (what a browser asks for), optionally filtered."""
+        return {
+            key: evaluate(flag, context, self)
+            for key, flag in self.flags.items()
+            if not flag.deleted and (include is None or include(flag))
+        }
+
+
+class EvalState:
+    """Per-evaluation bookkeeping: cycle stacks and the Big Segments status."""
+
+    __slots__ = ("big_segments_status", "flags", "original_key", "prereq_stack", "segment_stack", "segments")
+
+    def __init__(self, snapshot: Snapshot, original_key: str) -> None:
+        self.flags = snapshot.flags
+        self.segments = snapshot.segments
+        self.original_key = original_key
+        self.prereq_stack: list[str] = []
+        self.segment_stack: list[str] = []
+        self.big_segments_status: str | None = None
+
+    def segment_matches(self, segment: Segment, ctx: Context) -> bool:
+        if segment.key in self.segment_stack:
+            raise MalformedFlag(f'segment "{segment.key}" refers to itself')
+        if segment.deleted:
+            return False
+        if segment.unbounded:
+            if segment.generation is None or segment.unbounded_context_kind not in ctx.by_kind:
+                if segment.generation is None:
+                    self.big_segments_status = BIG_SEGMENTS_NOT_CONFIGURED
+                return False
+            # No membership store: fall through to the rules, without the include/exclude lists.
+            self.big_segments_status = BIG_SEGMENTS_NOT_CONFIGURED
+            return self._segment_rules_match(segment, ctx)
+        user = ctx.by_kind.get(DEFAULT_KIND)
+        if user is not None and user.key in segment.included:
+            return True
+        for kind, keys in segment.included_contexts:
+            single = ctx.by_kind.get(kind)
+            if single is not None and single.key in keys:
+                return True
+        if user is not None and user.key in segment.excluded:
+            return False
+        for kind, keys in segment.excluded_contexts:
+            single = ctx.by_kind.get(kind)
+            if single is not None and single.key in keys:
+                return False
+        return self._segment_rules_match(segment, ctx)
+
+    def _segment_rules_match(self, segment: Segment, ctx: Context) -> bool:
+        if not segment.rules:
+            return False
+        self.segment_stack.append(segment.key)
+        try:
+            for rule in segment.rules:
+                for clause in rule.clauses:
+                    if not clause(ctx, self):
+                        break
+                else:
+                    if rule.bucket is None or rule.bucket(ctx) < rule.weight / 100000.0:  # type: ignore[operator]
+                        return True
+            return False
+        finally:
+            self.segment_stack.pop()
+
+
+def evaluate(flag: Flag, context: Context, snapshot: Snapshot) -> Evaluation:
+    """Evaluate one flag for one valid context."""
+    state = EvalState(snapshot, flag.key)
+    try:
+        result = _evaluate(flag, context, state)
+    except MalformedFlag:
+        return MALFORMED
+    if state.big_segments_status is not None:
+        return result.with_big_segments_status(state.big_segments_status)
+    return result
+
+
+def _evaluate(flag: Flag, ctx: Context, state: EvalState) -> Evaluation:
+    if not flag.on:
+        return flag.off_result
+    if flag.prerequisites:
+        failed = _check_prerequisites(flag, ctx, state)
+        if failed is not None:
+            return failed
+    if flag.user_targets:
+        user = ctx.by_kind.get(DEFAULT_KIND)
+        if user is not None:
+            hit = flag.user_targets.get(user.key)
+            if hit is not None:
+                return hit
+    for target in flag.context_targets:
+        single = ctx.by_kind.get(target.kind)
+        if single is not None and single.key in target.values:
+            return target.result
+    for clauses, outcome in flag.rules:
+        for clause in clauses:
+            if not clause(ctx, state):
+                break
+        else:
+            return outcome(ctx)
+    return flag.fallthrough(ctx)  # type: ignore[misc]
+
+
+def _check_prerequisites(flag: Flag, ctx: Context, state: EvalState) -> Evaluation | None:
+    nested = flag.key != state.original_key
+    if nested:
+        state.prereq_stack.append(flag.key)
+    try:
+        for prereq in flag.prerequisites:
+            if prereq.key == state.original_key or prereq.key in state.prereq_stack:
+                raise MalformedFlag(f'prerequisite "{prereq.key}" makes a cycle')
+            prereq_flag = state.flags.get(prereq.key)
+            if prereq_flag is None or prereq_flag.deleted:
+                return prereq.failed
+            result = _evaluate(prereq_flag, ctx, state)
+            # An off prerequisite fails whatever its off variation is.
+            if not prereq_flag.on or result.variation != prereq.variation:
+                return prereq.failed
+        return None
+    finally:
+        if nested:
+            state.prereq_stack.pop()

@@ -1,0 +1,161 @@
+"""Results of evaluation and the compiled forms of flags and segments.
+
+Compiled items are built once by `relay.evaluation.compile` when an item is loaded or changed;
+evaluation then only walks them. Every outcome that does not depend on the context (off,
+targets, fixed-variation rules, each rollout bucket, prerequisite failures) is a prebuilt
+`Evaluation`, so evaluating mostly returns an existing object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relay.evaluation.context import Context
+    from relay.evaluation.evaluator import EvalState
+
+
+class ReasonKind(StrEnum):
+    OFF = "OFF"
+    FALLTHROUGH = "FALLTHROUGH"
+    TARGET_MATCH = "TARGET_MATCH"
+    RULE_MATCH = "RULE_MATCH"
+    PREREQUISITE_FAILED = "PREREQUISITE_FAILED"
+    ERROR = "ERROR"
+
+
+class ErrorKind(StrEnum):
+    MALFORMED_FLAG = "MALFORMED_FLAG"
+    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+    USER_NOT_SPECIFIED = "USER_NOT_SPECIFIED"
+    CLIENT_NOT_READY = "CLIENT_NOT_READY"
+    WRONG_TYPE = "WRONG_TYPE"
+    EXCEPTION = "EXCEPTION"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    kind: ReasonKind
+    rule_index: int | None = None
+    rule_id: str | None = None
+    in_experiment: bool = False
+    prerequisite_key: str | None = None
+    error_kind: ErrorKind | None = None
+    big_segments_status: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reason exactly as LaunchDarkly's Python SDK reports it."""
+        out: dict[str, Any] = {"kind": str(self.kind)}
+        if self.kind is ReasonKind.RULE_MATCH:
+            out["ruleIndex"] = self.rule_index
+            out["ruleId"] = self.rule_id
+        elif self.kind is ReasonKind.PREREQUISITE_FAILED:
+            out["prerequisiteKey"] = self.prerequisite_key
+        elif self.kind is ReasonKind.ERROR:
+            out["errorKind"] = str(self.error_kind)
+        if self.in_experiment:
+            out["inExperiment"] = True
+        if self.big_segments_status is not None:
+            out["bigSegmentsStatus"] = self.big_segments_status
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    value: Any
+    variation: int | None
+    reason: Reason
+    prerequisites: tuple[str, ...] = ()
+
+    @property
+    def in_experiment(self) -> bool:
+        return self.reason.in_experiment
+
+    @property
+    def is_error(self) -> bool:
+        return self.reason.kind is ReasonKind.ERROR
+
+    def with_big_segments_status(self, status: str) -> Evaluation:
+        return replace(self, reason=replace(self.reason, big_segments_status=status))
+
+
+def error(kind: ErrorKind) -> Evaluation:
+    return Evaluation(None, None, Reason(ReasonKind.ERROR, error_kind=kind))
+
+
+MALFORMED = error(ErrorKind.MALFORMED_FLAG)
+FLAG_NOT_FOUND = error(ErrorKind.FLAG_NOT_FOUND)
+USER_NOT_SPECIFIED = error(ErrorKind.USER_NOT_SPECIFIED)
+
+# A compiled clause: does the context satisfy it? May raise MalformedFlag.
+ClauseFn = Callable[["Context", "EvalState"], bool]
+# A compiled variation-or-rollout: the result for a context. May raise MalformedFlag.
+OutcomeFn = Callable[["Context"], Evaluation]
+
+
+class MalformedFlag(Exception):
+    """Raised inside evaluation where LaunchDarkly aborts the whole evaluation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prerequisite:
+    key: str
+    variation: int
+    failed: Evaluation  # the flag's result when this prerequisite fails
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTarget:
+    kind: str
+    values: frozenset[str]
+    result: Evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    key: str
+    version: int
+    deleted: bool
+    data: dict[str, Any] = field(repr=False, compare=False)  # canonical JSON
+    on: bool = False
+    client_side: bool = False
+    mobile: bool = True
+    track_events: bool = False
+    track_events_fallthrough: bool = False
+    rule_track_events: tuple[bool, ...] = ()
+    debug_events_until_date: int | float | None = None
+    off_result: Evaluation = MALFORMED
+    prerequisites: tuple[Prerequisite, ...] = ()
+    user_targets: dict[str, Evaluation] = field(default_factory=dict, repr=False)
+    context_targets: tuple[ContextTarget, ...] = ()
+    rules: tuple[tuple[tuple[ClauseFn, ...], OutcomeFn], ...] = field(default=(), repr=False)
+    fallthrough: OutcomeFn | None = field(default=None, repr=False)
+    variations: tuple[Any, ...] = field(default=(), repr=False)
+    segment_keys: frozenset[str] = frozenset()  # segments any clause names (for change impact)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRule:
+    clauses: tuple[ClauseFn, ...]
+    weight: int | None
+    bucket: Callable[[Context], float] | None  # bucket value for weighted rules
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    key: str
+    version: int
+    deleted: bool
+    data: dict[str, Any] = field(repr=False, compare=False)
+    included: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()
+    included_contexts: tuple[tuple[str, frozenset[str]], ...] = ()
+    excluded_contexts: tuple[tuple[str, frozenset[str]], ...] = ()
+    rules: tuple[SegmentRule, ...] = ()
+    unbounded: bool = False
+    unbounded_context_kind: str = "user"
+    generation: int | None = None
+    segment_keys: frozenset[str] = frozenset()

@@ -1,0 +1,113 @@
+"""Typed reads from parsed JSON that fail with the JSON path and the reason."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from relay.errors import ValidationError
+
+
+def json_type(value: Any) -> str:
+    """How a JSON value is described in error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f'the string "{shown}"'
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def is_int(value: Any) -> bool:
+    """A JSON integer: Python bools are ints, JSON booleans are not."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Reader:
+    """One JSON object at `path`; each getter validates one property."""
+
+    __slots__ = ("data", "path")
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ValidationError(path, f"expected an object, got {json_type(data)}")
+        self.data: dict[str, Any] = data
+        self.path = path
+
+    def at(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, reason: str) -> NoReturn:
+        raise ValidationError(self.at(name), reason)
+
+    def _typed(self, name: str, ok: bool, want: str, value: Any) -> None:
+        if not ok:
+            self.fail(name, f"expected {want}, got {json_type(value)}")
+
+    def opt_str(self, name: str) -> str | None:
+        value = self.data.get(name)
+        self._typed(name, value is None or isinstance(value, str), "a string", value)
+        return value
+
+    def req_str(self, name: str) -> str:
+        value = self.opt_str(name)
+        if value is None:
+            self.fail(name, "is required")
+        return value
+
+    def opt_int(self, name: str) -> int | None:
+        value = self.data.get(name)
+        self._typed(name, value is None or is_int(value), "an integer", value)
+        return value
+
+    def req_int(self, name: str) -> int:
+        value = self.opt_int(name)
+        if value is None:
+            self.fail(name, "is required")
+        return value
+
+    def opt_number(self, name: str) -> int | float | None:
+        value = self.data.get(name)
+        ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        self._typed(name, ok, "a number", value)
+        return value
+
+    def opt_bool(self, name: str) -> bool:
+        value = self.data.get(name)
+        self._typed(name, value is None or isinstance(value, bool), "a boolean", value)
+        return value is True
+
+    def opt_dict(self, name: str) -> dict[str, Any] | None:
+        value = self.data.get(name)
+        self._typed(name, value is None or isinstance(value, dict), "an object", value)
+        return value
+
+    def opt_list(self, name: str) -> list[Any]:
+        value = self.data.get(name)
+        self._typed(name, value is None or isinstance(value, list), "an array", value)
+        return value or []
+
+    def req_list(self, name: str) -> list[Any]:
+        if self.data.get(name) is None:
+            self.fail(name, "is required")
+        return self.opt_list(name)
+
+    def str_list(self, name: str, *, required: bool = False) -> list[str]:
+        items = self.req_list(name) if required else self.opt_list(name)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise ValidationError(f"{self.at(name)}[{i}]", f"expected a string, got {json_type(item)}")
+        return items
+
+    def objects(self, name: str, *, required: bool = False) -> list[Reader]:
+        items = self.req_list(name) if required else self.opt_list(name)
+        return [Reader(item, f"{self.at(name)}[{i}]") for i, item in enumerate(items)]
