@@ -9,7 +9,6 @@ ever evaluate to MALFORMED_FLAG or never match.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from relay.errors import ValidationError
@@ -26,8 +25,6 @@ from relay.evaluation.model import (
     Prerequisite,
     Reason,
     ReasonKind,
-    Segment,
-    SegmentRule,
 )
 from relay.evaluation.operators import OPERATORS, value_problem
 from relay.evaluation.reader import Reader, json_type
@@ -38,7 +35,7 @@ _TARGET = Reason(ReasonKind.TARGET_MATCH)
 _FALLTHROUGH = Reason(ReasonKind.FALLTHROUGH)
 
 
-class _Builder:
+class Builder:
     """State shared while compiling one item: its variations, strictness and referenced segments."""
 
     def __init__(self, strict: bool, variations: tuple[Any, ...] = ()) -> None:
@@ -165,7 +162,7 @@ class _Builder:
         return roll, canonical
 
 
-def _header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
+def parse_header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
     version = r.req_int("version")
     deleted = r.opt_bool("deleted")
     key = r.opt_str("key") or "" if deleted else r.req_str("key")
@@ -179,11 +176,11 @@ def _header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
 def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
     """Validate and compile one flag, or raise ValidationError naming the JSON path."""
     r = Reader(data, path)
-    key, version, deleted = _header(r, "flag", strict)
+    key, version, deleted = parse_header(r, "flag", strict)
     if deleted:
         return Flag(key, version, True, {"key": key, "version": version, "deleted": True})
     variations = tuple(r.opt_list("variations"))
-    b = _Builder(strict, variations)
+    b = Builder(strict, variations)
     on = r.opt_bool("on")
     salt = r.opt_str("salt") or ""
     off_variation = r.opt_int("offVariation")
@@ -278,7 +275,7 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
 
 
 def _targets(
-    r: Reader, b: _Builder, prereqs: tuple[str, ...]
+    r: Reader, b: Builder, prereqs: tuple[str, ...]
 ) -> tuple[dict[str, Evaluation], tuple[ContextTarget, ...], list[dict[str, Any]], list[dict[str, Any]]]:
     """Old-style user `targets` and `contextTargets`, in LaunchDarkly's lookup order."""
     user_lists: list[tuple[int, list[str]]] = []
@@ -309,95 +306,3 @@ def _targets(
             for v in values:
                 user_targets.setdefault(v, result)  # the first list naming a key wins
     return user_targets, tuple(context_targets), targets_canon, ctx_canon
-
-
-def _segment_targets(r: Reader, name: str, b: _Builder) -> tuple[tuple[str, frozenset[str]], ...]:
-    out = []
-    for t in r.objects(name):
-        kind = t.opt_str("contextKind")
-        b.check_kind(t, "contextKind", kind)
-        out.append((kind or "user", frozenset(t.str_list("values", required=True))))
-    return tuple(out)
-
-
-def parse_segment(data: Any, *, path: str = "segment", strict: bool = True) -> Segment:
-    """Validate and compile one segment, or raise ValidationError naming the JSON path."""
-    r = Reader(data, path)
-    key, version, deleted = _header(r, "segment", strict)
-    if deleted:
-        return Segment(key, version, True, {"key": key, "version": version, "deleted": True})
-    b = _Builder(strict)
-    included = r.str_list("included")
-    excluded = r.str_list("excluded")
-    included_contexts = _segment_targets(r, "includedContexts", b)
-    excluded_contexts = _segment_targets(r, "excludedContexts", b)
-    salt = r.opt_str("salt") or ""
-    rules, rules_canon = [], []
-    for rule in r.objects("rules"):
-        fns, clauses_canon = b.clauses(rule)
-        rollout_kind = rule.opt_str("rolloutContextKind")
-        b.check_kind(rule, "rolloutContextKind", rollout_kind)
-        bucket_by = attrref.for_bucket_by(rule.opt_str("bucketBy"), rollout_kind)
-        b.check_ref(rule, "bucketBy", bucket_by)
-        weight = rule.opt_int("weight")
-        if strict and weight is not None and not 0 <= weight <= 100000:
-            rule.fail("weight", f"weight {weight} is outside 0..100000")
-        rule.opt_str("id")
-        bucket = None if weight is None else compile_bucket(None, key, salt, rollout_kind, bucket_by)
-        rules.append(SegmentRule(fns, weight, bucket))
-        rules_canon.append({**rule.data, "clauses": clauses_canon})
-    unbounded = r.opt_bool("unbounded")
-    unbounded_kind = r.opt_str("unboundedContextKind")
-    generation = r.opt_int("generation")
-    canonical = {
-        **r.data,
-        "key": key,
-        "version": version,
-        "included": included,
-        "excluded": excluded,
-        "includedContexts": [{**t} for t in r.opt_list("includedContexts")],
-        "excludedContexts": [{**t} for t in r.opt_list("excludedContexts")],
-        "rules": rules_canon,
-        "salt": salt,
-        "unbounded": unbounded,
-        "generation": generation,
-        "deleted": False,
-    }
-    for t in (*canonical["includedContexts"], *canonical["excludedContexts"]):
-        t["values"] = list(t["values"])
-    return Segment(
-        key=key,
-        version=version,
-        deleted=False,
-        data=canonical,
-        included=frozenset(included),
-        excluded=frozenset(excluded),
-        included_contexts=included_contexts,
-        excluded_contexts=excluded_contexts,
-        rules=tuple(rules),
-        unbounded=unbounded,
-        unbounded_context_kind=unbounded_kind or "user",
-        generation=generation,
-        segment_keys=frozenset(b.segment_keys),
-    )
-
-
-def parse_items(data: Any, *, strict: bool = True) -> tuple[dict[str, Flag], dict[str, Segment]]:
-    """LaunchDarkly's `{"flags": {...}, "segments": {...}}` document, all or nothing."""
-    r = Reader(data, "")
-    flags: dict[str, Flag] = {}
-    segments: dict[str, Segment] = {}
-    parsers: tuple[tuple[str, Callable[..., Any], dict[str, Any]], ...] = (
-        ("flags", parse_flag, flags),
-        ("segments", parse_segment, segments),
-    )
-    for name, parse, out in parsers:
-        items = r.opt_dict(name) or {}
-        for map_key, item in items.items():
-            where = f"{name}.{map_key}"
-            if isinstance(item, dict) and "key" in item and item["key"] != map_key:
-                raise ValidationError(f"{where}.key", f'"{item["key"]}" does not match its map key "{map_key}"')
-            if isinstance(item, dict) and "key" not in item:
-                item = {**item, "key": map_key}
-            out[map_key] = parse(item, path=where, strict=strict)
-    return flags, segments
