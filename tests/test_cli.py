@@ -34,7 +34,9 @@ def test_eval_refuses_a_bad_context_with_the_path() -> None:
 
 def test_validate(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"flags": {"x": {"key": "x", "version": 1, "variations": [1], "fallthrough": {"variation": 3}}}}))
+    bad.write_text(
+        json.dumps({"flags": {"x": {"key": "x", "version": 1, "variations": [1], "fallthrough": {"variation": 3}}}})
+    )
     result = CliRunner().invoke(main, ["validate", str(bad)])
     assert result.exit_code == 2
     assert "flags.x.fallthrough.variation: variation index 3 is out of range" in result.output

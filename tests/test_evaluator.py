@@ -72,7 +72,9 @@ class TestPrerequisites:
     @pytest.mark.parametrize("depth", [1, 2, 5])
     def test_cycles_are_malformed_not_a_crash(self, depth: int) -> None:
         keys = [f"f{i}" for i in range(depth + 1)]
-        flags = {k: flag(prerequisites=[{"key": keys[(i + 1) % len(keys)], "variation": 1}]) for i, k in enumerate(keys)}
+        flags = {
+            k: flag(prerequisites=[{"key": keys[(i + 1) % len(keys)], "variation": 1}]) for i, k in enumerate(keys)
+        }
         assert both(flags, {}, "f0", USER)[2] == {"kind": "ERROR", "errorKind": "MALFORMED_FLAG"}
 
     def test_diamond_is_not_a_cycle(self) -> None:
@@ -211,7 +213,12 @@ class TestRollouts:
 
     @pytest.mark.parametrize("value", [33333, "33333", 33333.0, True, None, [1]])
     def test_bucket_by_integer_and_unbucketable_values(self, value: Any) -> None:
-        f = {"on": True, "variations": ["a", "b"], "salt": "saltyA", "fallthrough": rollout([54771, 45229], bucketBy="n")}
+        f = {
+            "on": True,
+            "variations": ["a", "b"],
+            "salt": "saltyA",
+            "fallthrough": rollout([54771, 45229], bucketBy="n"),
+        }
         assert both({"hashKey": f}, {}, "hashKey", {**USER, "n": value}) is not None
 
     def test_experiment_in_and_untracked(self) -> None:
@@ -225,7 +232,12 @@ class TestRollouts:
 
     def test_experiment_ignores_bucket_by_and_missing_kind_is_not_in_experiment(self) -> None:
         exp = rollout([50000, 50000], kind="experiment", bucketBy="//invalid", contextKind="org")
-        f = {"on": True, "variations": ["a", "b"], "rules": [{"id": "x", "clauses": [], **exp}], "fallthrough": {"variation": 0}}
+        f = {
+            "on": True,
+            "variations": ["a", "b"],
+            "rules": [{"id": "x", "clauses": [], **exp}],
+            "fallthrough": {"variation": 0},
+        }
         assert both({"f": f}, {}, "f", {"kind": "org", "key": "o"})[2]["inExperiment"] is True
         assert both({"f": f}, {}, "f", USER)[2] == {"kind": "RULE_MATCH", "ruleIndex": 0, "ruleId": "x"}
 
@@ -269,7 +281,10 @@ class TestSegments:
         assert both({"f": seg_rule_flag("s")}, segs, "f", USER)[2]["kind"] == "RULE_MATCH"
 
     def test_nested_segments_and_unknown_keys(self) -> None:
-        segs = {"outer": {"rules": [{"clauses": [clause("", "segmentMatch", ["inner"])]}]}, "inner": {"included": ["user-key"]}}
+        segs = {
+            "outer": {"rules": [{"clauses": [clause("", "segmentMatch", ["inner"])]}]},
+            "inner": {"included": ["user-key"]},
+        }
         assert both({"f": seg_rule_flag("missing", "outer")}, segs, "f", USER)[2]["kind"] == "RULE_MATCH"
 
     def test_segment_cycle_is_malformed(self) -> None:
@@ -285,6 +300,8 @@ class TestSegments:
 
     @pytest.mark.parametrize("generation", [None, 3])
     def test_big_segments_report_not_configured(self, generation: int | None) -> None:
-        segs = {"big": {"unbounded": True, "generation": generation, "included": ["user-key"], "rules": [{"clauses": []}]}}
+        segs = {
+            "big": {"unbounded": True, "generation": generation, "included": ["user-key"], "rules": [{"clauses": []}]}
+        }
         result = both({"f": seg_rule_flag("big")}, segs, "f", USER)
         assert result[2]["bigSegmentsStatus"] == "NOT_CONFIGURED"

@@ -8,7 +8,17 @@ from pathlib import Path
 import relay
 
 PACKAGE = Path(relay.__file__).parent
-FORBIDDEN_IN_CORE = {"asyncio", "redis", "starlette", "sse_starlette", "uvicorn", "orjson", "socket", "logging", "click"}
+FORBIDDEN_IN_CORE = {
+    "asyncio",
+    "redis",
+    "starlette",
+    "sse_starlette",
+    "uvicorn",
+    "orjson",
+    "socket",
+    "logging",
+    "click",
+}
 # Modules that may import each third-party library (STYLE.md's module map).
 ONLY_IN = {"orjson": {"codec.py"}}
 

@@ -14,7 +14,14 @@ from relay.evaluation import parse_context, parse_flag, parse_items, parse_segme
 
 
 def good_flag(**fields: Any) -> dict[str, Any]:
-    return {"key": "checkout", "version": 3, "on": True, "variations": [False, True], "fallthrough": {"variation": 0}, **fields}
+    return {
+        "key": "checkout",
+        "version": 3,
+        "on": True,
+        "variations": [False, True],
+        "fallthrough": {"variation": 0},
+        **fields,
+    }
 
 
 def refused(data: Any, *, strict: bool = True, path: str = "flags.checkout") -> str:
@@ -31,10 +38,22 @@ BAD_TYPES = [
     ({"offVariation": "0"}, 'flags.checkout.offVariation: expected an integer, got the string "0"'),
     ({"targets": [{"variation": 0}]}, "flags.checkout.targets[0].values: is required"),
     ({"targets": [{"variation": 0, "values": ["a", 2]}]}, "flags.checkout.targets[0].values[1]: expected a string"),
-    ({"rules": [{"variation": 0, "clauses": [{"attribute": "a", "values": []}]}]}, "rules[0].clauses[0].op: is required"),
-    ({"rules": [{"variation": 0, "clauses": [{"op": "in", "values": []}]}]}, "rules[0].clauses[0].attribute: is required"),
-    ({"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "in"}]}]}, "rules[0].clauses[0].values: is required"),
-    ({"fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 5.5}]}}}, "fallthrough.rollout.variations[0].weight"),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"attribute": "a", "values": []}]}]},
+        "rules[0].clauses[0].op: is required",
+    ),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"op": "in", "values": []}]}]},
+        "rules[0].clauses[0].attribute: is required",
+    ),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "in"}]}]},
+        "rules[0].clauses[0].values: is required",
+    ),
+    (
+        {"fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 5.5}]}}},
+        "fallthrough.rollout.variations[0].weight",
+    ),
     ({"prerequisites": [{"key": "p"}]}, "flags.checkout.prerequisites[0].variation: is required"),
     ({"salt": 5}, "flags.checkout.salt: expected a string"),
     ({"key": None}, "flags.checkout.key: is required"),
@@ -48,21 +67,50 @@ def test_type_errors_are_always_refused_with_the_path(change: dict[str, Any], me
 
 
 SEMANTIC = [
-    ({"rules": [{"variation": 0, "clauses": []}] * 2 + [{"variation": 0, "clauses": [{"attribute": "a", "op": "equalz", "values": []}]}]}, None),
+    (
+        {
+            "rules": [{"variation": 0, "clauses": []}] * 2
+            + [{"variation": 0, "clauses": [{"attribute": "a", "op": "equalz", "values": []}]}]
+        },
+        None,
+    ),
     ({"offVariation": 2}, "flags.checkout.offVariation: variation index 2 is out of range (the flag has 2 variations)"),
     ({"fallthrough": {}}, "flags.checkout.fallthrough: needs a variation or a rollout"),
     ({"fallthrough": {"rollout": {"variations": []}}}, "fallthrough.rollout.variations: a rollout needs at least one"),
     ({"rules": [{"variation": 0, "clauses": [{"attribute": "", "op": "in", "values": [1]}]}]}, "attribute reference"),
     (
-        {"rules": [{"variation": 0, "clauses": [{"contextKind": "user", "attribute": "/a//b", "op": "in", "values": [1]}]}]},
+        {
+            "rules": [
+                {"variation": 0, "clauses": [{"contextKind": "user", "attribute": "/a//b", "op": "in", "values": [1]}]}
+            ]
+        },
         'clauses[0].attribute: invalid attribute reference "/a//b"',
     ),
-    ({"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "matches", "values": ["(x"]}]}]}, "regular expression"),
-    ({"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "semVerEqual", "values": ["v1"]}]}]}, "semantic version"),
-    ({"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "before", "values": ["2020-01-01"]}]}]}, "timestamp"),
-    ({"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "lessThan", "values": ["5"]}]}]}, "number values"),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "matches", "values": ["(x"]}]}]},
+        "regular expression",
+    ),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "semVerEqual", "values": ["v1"]}]}]},
+        "semantic version",
+    ),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "before", "values": ["2020-01-01"]}]}]},
+        "timestamp",
+    ),
+    (
+        {"rules": [{"variation": 0, "clauses": [{"attribute": "a", "op": "lessThan", "values": ["5"]}]}]},
+        "number values",
+    ),
     ({"fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 60000}] * 2}}}, "more than 100000"),
-    ({"fallthrough": {"rollout": {"bucketBy": "/x/", "contextKind": "org", "variations": [{"variation": 0, "weight": 1}]}}}, "bucketBy"),
+    (
+        {
+            "fallthrough": {
+                "rollout": {"bucketBy": "/x/", "contextKind": "org", "variations": [{"variation": 0, "weight": 1}]}
+            }
+        },
+        "bucketBy",
+    ),
     ({"contextTargets": [{"contextKind": "multi", "variation": 0, "values": []}]}, "contextTargets[0].contextKind"),
     ({"key": "has space"}, "flags.checkout.key: flag keys use only letters"),
     ({"prerequisites": [{"key": "checkout", "variation": 0}]}, "its own prerequisite"),
@@ -79,7 +127,9 @@ def test_strict_mode_refuses_what_could_only_be_malformed(change: dict[str, Any]
 
 
 def test_canonical_json_is_fully_populated() -> None:
-    f = parse_flag({"key": "k", "version": 2, "fallthrough": {"variation": 0}, "variations": [1], "description": "kept"})
+    f = parse_flag(
+        {"key": "k", "version": 2, "fallthrough": {"variation": 0}, "variations": [1], "description": "kept"}
+    )
     assert f.data == {
         "key": "k",
         "version": 2,
@@ -102,7 +152,11 @@ def test_canonical_json_is_fully_populated() -> None:
     }
     rule = {"variation": 0, "clauses": [{"attribute": "a", "op": "in", "values": [1]}]}
     data = parse_flag({**f.data, "rules": [rule]}).data["rules"][0]
-    assert data == {"variation": 0, "trackEvents": False, "clauses": [{"attribute": "a", "op": "in", "values": [1], "negate": False}]}
+    assert data == {
+        "variation": 0,
+        "trackEvents": False,
+        "clauses": [{"attribute": "a", "op": "in", "values": [1], "negate": False}],
+    }
 
 
 def test_client_side_availability_defaults() -> None:
@@ -154,7 +208,13 @@ class TestContexts:
     def test_single_kind(self) -> None:
         c = parse_context({"kind": "org", "key": "a:b%", "name": "Acme", "plan": {"tier": 1}, "gone": None})
         s = c.get("org")
-        assert s is not None and s.attrs == {"key": "a:b%", "kind": "org", "anonymous": False, "name": "Acme", "plan": {"tier": 1}}
+        assert s is not None and s.attrs == {
+            "key": "a:b%",
+            "kind": "org",
+            "anonymous": False,
+            "name": "Acme",
+            "plan": {"tier": 1},
+        }
         assert c.fully_qualified_key == "org:a%3Ab%25"
 
     def test_multi_kind(self) -> None:
@@ -176,7 +236,14 @@ class TestContexts:
         )
         s = c.get("user")
         assert s is not None and s.key == "u1" and s.private == ("email",)
-        assert s.attrs == {"email": "a@b.c", "groups": ["beta"], "tier": 3, "key": "u1", "kind": "user", "anonymous": False}
+        assert s.attrs == {
+            "email": "a@b.c",
+            "groups": ["beta"],
+            "tier": 3,
+            "key": "u1",
+            "kind": "user",
+            "anonymous": False,
+        }
         assert c.fully_qualified_key == "u1"
 
     INVALID = [

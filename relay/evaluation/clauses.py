@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from relay.evaluation.attrref import AttrRef, lookup
 from relay.evaluation.context import DEFAULT_KIND, Context
 from relay.evaluation.model import ClauseFn, MalformedFlag
-from relay.evaluation.operators import Test, compile_operator
+from relay.evaluation.operators import Test, compile_operator, string_set
 
 if TYPE_CHECKING:
     from relay.evaluation.evaluator import EvalState
@@ -38,17 +38,41 @@ def compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: list
 
         return malformed
     first, rest = ref.components[0], ref.components[1:]
+    if rest:
 
+        def match_path(ctx: Context, state: EvalState) -> bool:
+            single = ctx.by_kind.get(kind)
+            if single is None:
+                return False
+            value = single.attrs.get(first)
+            for name in rest:
+                if type(value) is not dict:
+                    return False
+                value = value.get(name)
+            return _test_value(value, test, negate)
+
+        return match_path
+
+    strings = string_set(op, values)
+    if strings is not None:
+        # The commonest clause of all, `in` on string values, with the test inlined.
+        def match_strings(ctx: Context, state: EvalState) -> bool:
+            single = ctx.by_kind.get(kind)
+            if single is None:
+                return False
+            value = single.attrs.get(first)
+            if type(value) is str:
+                return (value in strings) is not negate
+            return _test_value(value, test, negate)
+
+        return match_strings
+
+    # The common case, a top-level attribute, without the path walk.
     def match(ctx: Context, state: EvalState) -> bool:
         single = ctx.by_kind.get(kind)
         if single is None:
             return False
         value = single.attrs.get(first)
-        if rest:
-            for name in rest:
-                if type(value) is not dict:
-                    return False
-                value = value.get(name)
         if value is None:  # a missing attribute never matches, even negated
             return False
         if type(value) is list:
@@ -59,6 +83,17 @@ def compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: list
         return test(value) is not negate
 
     return match
+
+
+def _test_value(value: Any, test: Test, negate: bool) -> bool:
+    if value is None:  # a missing attribute never matches, even negated
+        return False
+    if type(value) is list:
+        for item in value:
+            if test(item):
+                return not negate
+        return negate
+    return test(value) is not negate
 
 
 def _kind_clause(test: Test, negate: bool) -> ClauseFn:
@@ -109,7 +144,8 @@ def compile_bucket(
             if t is not int:  # only strings and integers are bucketable; anything else is bucket 0
                 return 0.0
             value = str(value)
-        digest = hashlib.sha1((prefix + value).encode("utf-8"), usedforsecurity=False).hexdigest()
-        return int(digest[:15], 16) / _LONG_SCALE
+        digest = hashlib.sha1((prefix + value).encode("utf-8"), usedforsecurity=False).digest()
+        # The first 15 hex digits of the SHA-1 are its top 60 bits.
+        return (int.from_bytes(digest[:8], "big") >> 4) / _LONG_SCALE
 
     return bucket

@@ -271,6 +271,7 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
         fallthrough=fallthrough,
         variations=variations,
         segment_keys=frozenset(b.segment_keys),
+        needs_state=bool(prerequisites or b.segment_keys),
     )
 
 

@@ -92,23 +92,33 @@ class EvalState:
     def _segment_rules_match(self, segment: Segment, ctx: Context) -> bool:
         if not segment.rules:
             return False
+        if not segment.segment_keys:  # no nested segments, so no cycle can pass through here
+            return _any_rule_matches(segment, ctx, self)
         self.segment_stack.append(segment.key)
         try:
-            for rule in segment.rules:
-                for clause in rule.clauses:
-                    if not clause(ctx, self):
-                        break
-                else:
-                    if rule.bucket is None or rule.bucket(ctx) < rule.weight / 100000.0:  # type: ignore[operator]
-                        return True
-            return False
+            return _any_rule_matches(segment, ctx, self)
         finally:
             self.segment_stack.pop()
 
 
+def _any_rule_matches(segment: Segment, ctx: Context, state: EvalState) -> bool:
+    for rule in segment.rules:
+        for clause in rule.clauses:
+            if not clause(ctx, state):
+                break
+        else:
+            if rule.bucket is None or rule.bucket(ctx) < rule.weight / 100000.0:  # type: ignore[operator]
+                return True
+    return False
+
+
+_NO_STATE = EvalState(Snapshot({}, {}), "")
+
+
 def evaluate(flag: Flag, context: Context, snapshot: Snapshot) -> Evaluation:
     """Evaluate one flag for one valid context."""
-    state = EvalState(snapshot, flag.key)
+    # Flags that reference no other item need no bookkeeping; their clauses never read the state.
+    state = EvalState(snapshot, flag.key) if flag.needs_state else _NO_STATE
     try:
         result = _evaluate(flag, context, state)
     except MalformedFlag:

@@ -135,6 +135,7 @@ class Flag:
     fallthrough: OutcomeFn | None = field(default=None, repr=False)
     variations: tuple[Any, ...] = field(default=(), repr=False)
     segment_keys: frozenset[str] = frozenset()  # segments any clause names (for change impact)
+    needs_state: bool = False  # evaluation can reach other items (prerequisites, segments)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,11 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 _VERSION_HEAD = re.compile(r"^([0-9.]*)(.*)")
 
 
+_NUMBER_TYPES = frozenset((int, float))
+
+
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return type(value) in _NUMBER_TYPES  # JSON numbers; bool is not a number here
 
 
 @lru_cache(maxsize=4096)
@@ -63,6 +66,30 @@ def parse_semver(value: Any) -> VersionInfo | None:
     return _parse_semver_str(value) if isinstance(value, str) else None
 
 
+SemverKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
+
+
+def _prerelease_part(identifier: str) -> tuple[int, int, str]:
+    if not identifier.isdigit():
+        return (1, 0, identifier)
+    if not identifier.isascii():
+        identifier = str(int(identifier))
+    normalized = identifier.lstrip("0") or "0"
+    return (0, len(normalized), normalized)
+
+
+@lru_cache(maxsize=4096)
+def semver_key(value: str) -> SemverKey | None:
+    """A sort key that orders versions exactly as `semver.Version.compare` does (build ignored;
+    a release ranks above its pre-releases), so comparing is one tuple comparison."""
+    v = _parse_semver_str(value)
+    if v is None:
+        return None
+    if not v.prerelease:
+        return (v.major, v.minor, v.patch, 1, ())
+    return (v.major, v.minor, v.patch, 0, tuple(_prerelease_part(p) for p in v.prerelease.split(".")))
+
+
 def compile_regex(value: Any) -> re.Pattern[str] | None:
     if not isinstance(value, str):
         return None
@@ -74,6 +101,13 @@ def compile_regex(value: Any) -> re.Pattern[str] | None:
 
 def _never(_: Any) -> bool:
     return False
+
+
+def string_set(op: str, values: list[Any]) -> frozenset[str] | None:
+    """For `in` over string values only: the set a string attribute is looked up in."""
+    if op != "in" or not values or not all(type(v) is str for v in values):
+        return None
+    return frozenset(values)
 
 
 def _op_in(values: list[Any]) -> Test:
@@ -160,16 +194,23 @@ def _time(values: list[Any], op: str) -> Test:
 
 
 def _semver(values: list[Any], op: str) -> Test:
-    versions = [v for v in map(parse_semver, values) if v is not None]
-    if not versions:
+    keys = [k for k in (semver_key(c) for c in values if isinstance(c, str)) if k is not None]
+    if not keys:
         return _never
-    want = {"semVerEqual": (0,), "semVerLessThan": (-1,), "semVerGreaterThan": (1,)}[op]
+    hi, lo, exact = max(keys), min(keys), frozenset(keys)
 
-    def test(u: Any) -> bool:
-        v = parse_semver(u)
-        return v is not None and any(v.compare(c) in want for c in versions)
+    def equal(u: Any) -> bool:
+        return type(u) is str and semver_key(u) in exact
 
-    return test
+    def less(u: Any) -> bool:
+        k = semver_key(u) if type(u) is str else None
+        return k is not None and k < hi
+
+    def greater(u: Any) -> bool:
+        k = semver_key(u) if type(u) is str else None
+        return k is not None and k > lo
+
+    return {"semVerEqual": equal, "semVerLessThan": less, "semVerGreaterThan": greater}[op]
 
 
 def _compile(op: str, values: list[Any]) -> Test | None:
