@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import pytest
@@ -246,7 +246,7 @@ class TestContexts:
         }
         assert c.fully_qualified_key == "u1"
 
-    INVALID = [
+    INVALID: ClassVar[list[tuple[Any, str]]] = [
         ("not an object", "context: expected an object"),
         ({"kind": "user"}, "key: context key must not be missing or empty"),
         ({"kind": "user", "key": ""}, "key: context key"),
