@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import click
 
+from relay.cli.audit import audit_command
+from relay.cli.env import env_group
 from relay.cli.evaluate import eval_command, validate_command
+from relay.cli.items import flags_group, segments_group
+from relay.cli.ops import config_group, redis_group, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config", "config_file", metavar="FILE", help="Settings file (default: $RELAY_CONFIG, else config/relay.yaml)."
+)
 @click.version_option(package_name="relay")
-def main() -> None:
-    """relay: a self-hosted feature-flag relay that speaks LaunchDarkly's and OpenFeature's protocols."""
+def main(config_file: str | None) -> None:
+    """relay: a self-hosted feature-flag relay that speaks LaunchDarkly's and OpenFeature's protocols.
+
+    With no RELAY_REDIS_URL, commands use an embedded redis-server under ./.relay (started on first
+    use, with a demo environment). Exit codes: 0 ok, 1 error, 2 invalid input, 3 not found,
+    4 version conflict, 5 Redis unreachable.
+    """
 
 
-main.add_command(eval_command)
-main.add_command(validate_command)
+for command in (
+    env_group,
+    flags_group,
+    segments_group,
+    audit_command,
+    config_group,
+    serve,
+    redis_group,
+    eval_command,
+    validate_command,
+):
+    main.add_command(command)

@@ -1,0 +1,237 @@
+"""The write path (the CLI now, an admin API later): validate, then write through one Redis script.
+
+Nothing here touches a node's in-memory ruleset: every change reaches every node the same way,
+through Redis pub/sub. relay owns item versions: each write stores the current version + 1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from relay import codec
+from relay.environments import (
+    Credential,
+    Environment,
+    check_env_key,
+    hash_key,
+    new_client_side_id,
+    new_mobile_key,
+    new_sdk_key,
+)
+from relay.errors import ConflictError, NotFoundError, ValidationError
+from relay.evaluation import parse_flag, parse_items, parse_segment
+from relay.storage import ItemWrite, Storage
+
+KINDS = ("flag", "segment")
+_PARSERS: dict[str, Callable[..., Any]] = {"flag": parse_flag, "segment": parse_segment}
+_RETRIES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    items: list[dict[str, Any]]  # what was stored, canonical JSON
+    data_versions: list[int]
+
+
+def _version_of(raw: bytes | None) -> int:
+    return -1 if raw is None else int(codec.loads(raw).get("version", 0))
+
+
+def _is_live(raw: bytes | None) -> bool:
+    return raw is not None and not codec.loads(raw).get("deleted", False)
+
+
+class Admin:
+    def __init__(self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.actor = actor
+        self.clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # environments -------------------------------------------------------------------------------
+    async def environment(self, env: str) -> Environment:
+        raw = await self.storage.environment(env)
+        if raw is None:
+            known = sorted(await self.storage.environments())
+            raise NotFoundError(f'unknown environment "{env}" (known: {", ".join(known) or "none"})')
+        return Environment.from_dict(codec.loads(raw))
+
+    async def list_environments(self) -> list[Environment]:
+        raw = await self.storage.environments()
+        return [Environment.from_dict(codec.loads(v)) for _, v in sorted(raw.items())]
+
+    async def create_environment(self, key: str, name: str | None = None) -> tuple[Environment, dict[str, str]]:
+        """A new environment and its keys; the secret keys exist in plain text only in the return value."""
+        check_env_key(key)
+        sdk_key, mobile_key = new_sdk_key(), new_mobile_key()
+        env = Environment(
+            key=key,
+            name=name or key,
+            created_ms=self._now_ms(),
+            client_side_id=new_client_side_id(),
+            sdk_keys=(Credential(hash_key(sdk_key)),),
+            mobile_keys=(Credential(hash_key(mobile_key)),),
+        )
+        if not await self.storage.create_environment(key, codec.dumps(env.to_dict())):
+            raise ConflictError(f'environment "{key}" already exists')
+        await self.storage.audit_environment(
+            key, actor=self.actor, action="env-create", comment="", now_ms=env.created_ms
+        )
+        secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
+        return env, secrets
+
+    async def rotate_key(self, env_key: str, kind: str, grace_seconds: float, comment: str = "") -> str:
+        """A new SDK ("sdk") or mobile ("mobile") key; the old one works for `grace_seconds` more."""
+        raw = await self.storage.environment(env_key)
+        env = await self.environment(env_key)
+        new_key = new_sdk_key() if kind == "sdk" else new_mobile_key()
+        now = self._now_ms()
+        rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000))
+        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(rotated.to_dict()))
+        await self.storage.audit_environment(
+            env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
+        )
+        return new_key
+
+    async def set_secure_mode(self, env_key: str, on: bool) -> Environment:
+        raw = await self.storage.environment(env_key)
+        env = replace(await self.environment(env_key), secure_mode=on)
+        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(env.to_dict()))
+        return env
+
+    # reads --------------------------------------------------------------------------------------
+    async def list_items(self, env: str, kind: str) -> dict[str, dict[str, Any]]:
+        await self.environment(env)
+        raw = await self.storage.all_items(env, kind)
+        items = {k: codec.loads(v) for k, v in raw.items()}
+        return {k: v for k, v in sorted(items.items()) if not v.get("deleted")}
+
+    async def get_item(self, env: str, kind: str, key: str) -> dict[str, Any]:
+        await self.environment(env)
+        raw = (await self.storage.items(env, kind, [key]))[key]
+        if not _is_live(raw):
+            raise NotFoundError(f'no {kind} "{key}" in environment "{env}"')
+        return codec.loads(raw)  # type: ignore[arg-type, no-any-return]
+
+    async def export(self, env: str) -> dict[str, Any]:
+        return {"flags": await self.list_items(env, "flag"), "segments": await self.list_items(env, "segment")}
+
+    async def audit(
+        self, env: str, *, key: str | None = None, since_ms: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        await self.environment(env)
+        entries = await self.storage.audit(env, since_ms=since_ms, count=limit if key is None else 100_000)
+        if key is not None:
+            entries = [e for e in entries if e.get("key") == key][:limit]
+        return entries
+
+    # writes -------------------------------------------------------------------------------------
+    def _prepare(self, kind: str, key: str, data: dict[str, Any], raw: bytes | None, action: str) -> ItemWrite:
+        seen = _version_of(raw)
+        item = {**data, "key": key, "version": max(seen, 0) + 1}
+        if action == "delete":
+            item = {"key": key, "version": max(seen, 0) + 1, "deleted": True}
+        canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True).data
+        item_json = codec.dumps(canonical)
+        tail = b',"kind":' + codec.dumps(kind) + b',"key":' + codec.dumps(key) + b',"item":' + item_json + b"}"
+        if action == "set":
+            action = "update" if _is_live(raw) else "create"
+        return ItemWrite(kind, key, seen, item_json, action, raw or b"", tail)
+
+    async def _write(self, env: str, writes: list[ItemWrite], comment: str) -> WriteResult:
+        versions = await self.storage.write(env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms())
+        return WriteResult([codec.loads(w.item_json) for w in writes], versions)
+
+    async def _single(
+        self,
+        env: str,
+        kind: str,
+        key: str,
+        change: Callable[[bytes | None], tuple[dict[str, Any], str] | None],
+        expected_version: int | None,
+        comment: str,
+    ) -> WriteResult:
+        await self.environment(env)
+        for _ in range(_RETRIES):
+            raw = (await self.storage.items(env, kind, [key]))[key]
+            current = max(_version_of(raw), 0)
+            if expected_version is not None and expected_version != current:
+                raise ConflictError(f'{kind} "{key}" is at version {current}, not {expected_version}; nothing written')
+            planned = change(raw)
+            if planned is None:
+                return WriteResult([codec.loads(raw)] if raw else [], [])
+            data, action = planned
+            try:
+                return await self._write(env, [self._prepare(kind, key, data, raw, action)], comment)
+            except ConflictError:
+                if expected_version is not None:
+                    raise
+        raise ConflictError(f'{kind} "{key}" kept changing; gave up after {_RETRIES} tries')
+
+    async def put_item(
+        self, env: str, kind: str, data: Any, *, key: str | None = None, expected_version: int | None = None,
+        comment: str = "",
+    ) -> WriteResult:  # fmt: skip
+        """Create or replace a flag or segment (validated strictly first)."""
+        if not isinstance(data, dict):
+            raise ValidationError(kind, "expected a JSON object")
+        key = key or data.get("key")
+        if not isinstance(key, str):
+            raise ValidationError(f"{kind}.key", "is required")
+        if data.get("key", key) != key:
+            raise ValidationError(f"{kind}.key", f'"{data["key"]}" does not match "{key}"')
+        # Validate before reading anything, so bad input fails fast with its path.
+        _PARSERS[kind]({**data, "key": key, "version": 1}, path=f"{kind}s.{key}", strict=True)
+        return await self._single(env, kind, key, lambda raw: (data, "set"), expected_version, comment)
+
+    async def toggle(
+        self, env: str, key: str, on: bool, *, expected_version: int | None = None, comment: str = ""
+    ) -> WriteResult:
+        """The kill switch: turn targeting on or off (no write if it already is)."""
+
+        def change(raw: bytes | None) -> tuple[dict[str, Any], str] | None:
+            if not _is_live(raw):
+                raise NotFoundError(f'no flag "{key}" in environment "{env}"')
+            current = codec.loads(raw)  # type: ignore[arg-type]
+            return None if current.get("on") is on else ({**current, "on": on}, "toggle")
+
+        return await self._single(env, "flag", key, change, expected_version, comment)
+
+    async def delete_item(
+        self, env: str, kind: str, key: str, *, expected_version: int | None = None, comment: str = ""
+    ) -> WriteResult:
+        def change(raw: bytes | None) -> tuple[dict[str, Any], str]:
+            if not _is_live(raw):
+                raise NotFoundError(f'no {kind} "{key}" in environment "{env}"')
+            return {}, "delete"
+
+        return await self._single(env, kind, key, change, expected_version, comment)
+
+    async def import_items(self, env: str, doc: Any, *, replace_all: bool = False, comment: str = "") -> WriteResult:
+        """All or nothing: every item is validated before anything is written, then one atomic write.
+        With `replace_all`, items missing from the document are deleted."""
+        flags, segments = parse_items(doc, strict=True)
+        items = {"flag": {k: f.data for k, f in flags.items()}, "segment": {k: s.data for k, s in segments.items()}}
+        await self.environment(env)
+        for _ in range(_RETRIES):
+            writes: list[ItemWrite] = []
+            for kind in KINDS:
+                current = await self.storage.all_items(env, kind)
+                for key, data in items[kind].items():
+                    writes.append(self._prepare(kind, key, data, current.get(key), "import"))
+                if replace_all:
+                    for key in sorted(set(current) - set(items[kind])):
+                        if _is_live(current[key]):
+                            writes.append(self._prepare(kind, key, {}, current[key], "delete"))
+            if not writes:
+                return WriteResult([], [])
+            try:
+                return await self._write(env, writes, comment)
+            except ConflictError:
+                continue
+        raise ConflictError(f"the environment kept changing during the import; gave up after {_RETRIES} tries")

@@ -1,0 +1,147 @@
+"""What every CLI command shares: settings, a Redis connection (embedded or not), errors, options."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+from relay import codec
+from relay.admin import Admin
+from relay.config import Settings, load_settings, redact_url
+from relay.demo import seed_demo
+from relay.embedded import EmbeddedRedis
+from relay.errors import ConflictError, NotFoundError, RelayError, UnavailableError, ValidationError
+from relay.storage import RedisError, Storage, connect, unavailable
+
+T = TypeVar("T")
+
+# Exit codes, documented in the README.
+EXIT_CODES: dict[type[RelayError], int] = {
+    ValidationError: 2,
+    NotFoundError: 3,
+    ConflictError: 4,
+    UnavailableError: 5,
+}
+
+
+def settings(ctx: click.Context | None = None) -> Settings:
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        try:
+            root.obj = load_settings(config_file=root.params.get("config_file"))
+        except ValidationError as e:
+            fail(e)
+    return root.obj  # type: ignore[no-any-return]
+
+
+def fail(error: RelayError | str, code: int = 1) -> None:
+    if isinstance(error, RelayError):
+        code = next((c for cls, c in EXIT_CODES.items() if isinstance(error, cls)), 1)
+    click.echo(f"error: {error}", err=True)
+    sys.exit(code)
+
+
+def redis_url(s: Settings) -> str:
+    return s.redis_url or EmbeddedRedis(s.data_dir).url
+
+
+@asynccontextmanager
+async def open_storage(s: Settings, *, seed: bool = True) -> AsyncIterator[Storage]:
+    """Storage on the configured Redis, starting the embedded one (and its demo) when none is set."""
+    if s.embedded:
+        embedded = EmbeddedRedis(s.data_dir)
+        embedded.start()
+    url = redis_url(s)
+    storage = Storage(connect(s, url), s.redis_prefix, audit_max=s.audit_max_entries)
+    try:
+        try:
+            await storage.ping()
+        except (RedisError, OSError) as e:
+            raise unavailable(e, url) from None
+        if s.embedded and seed:
+            secrets = await seed_demo(Admin(storage, actor="relay"), s.data_dir)
+            if secrets:
+                click.echo(
+                    f"Created the demo environment; its keys are in {s.data_dir}/demo-credentials.json:\n"
+                    + codec.dumps(secrets, pretty=True).decode(),
+                    err=True,
+                )
+        yield storage
+    except (RedisError, OSError) as e:
+        raise unavailable(e, url) from None
+    finally:
+        await storage.close()
+
+
+def run(coro_fn: Callable[[Storage], Awaitable[T]], *, seed: bool = True) -> T:
+    """Run one async operation against Redis, turning relay's errors into messages and exit codes."""
+    s = settings()
+
+    async def main() -> T:
+        async with open_storage(s, seed=seed) as storage:
+            return await coro_fn(storage)
+
+    try:
+        return asyncio.run(main())
+    except RelayError as e:
+        fail(e)
+    except (RedisError, OSError) as e:
+        fail(unavailable(e, redact_url(redis_url(s))))
+    raise AssertionError("unreachable")
+
+
+def default_actor() -> str:
+    try:
+        return os.environ.get("RELAY_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):  # no user name in some containers
+        return "unknown"
+
+
+def echo_json(value: Any) -> None:
+    click.echo(codec.dumps(value, pretty=True).decode())
+
+
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str) -> int:
+    """Epoch ms for `2026-11-26T10:00:00Z`, `2026-11-26`, or a relative `30m`, `2h`, `7d`."""
+    m = _RELATIVE.match(text)
+    if m:
+        return int((time.time() - int(m.group(1)) * _UNIT_SECONDS[m.group(2)]) * 1000)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither a time (2026-11-26T10:00:00Z) nor an age (2h, 7d)") from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()
+    return int(dt.timestamp() * 1000)
+
+
+def parse_duration(text: str) -> float:
+    m = _RELATIVE.match(text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30s, 15m, 1h or 7d")
+    return float(int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+env_option = click.option(
+    "--env", "env", envvar="RELAY_ENV", required=True, metavar="ENV", help="Environment key (default: $RELAY_ENV)."
+)
+actor_option = click.option(
+    "--actor", default=default_actor, show_default="$RELAY_ACTOR, else your OS user", help="Who is making the change."
+)
+comment_option = click.option("--comment", default="", help="Why: stored in the audit log.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -1,0 +1,117 @@
+"""Settings: one typed object, read once. Defaults < config file < RELAY_* variables < CLI flags.
+
+The file is `$RELAY_CONFIG`, else `config/relay.yaml` if it exists. Every setting has an
+environment twin: `redis_url` is `RELAY_REDIS_URL`. A bad value fails fast, naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from relay.errors import ValidationError
+
+DEFAULT_FILE = Path("config/relay.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Redis: None means "start an embedded redis-server under data_dir".
+    redis_url: str | None = None
+    redis_password: str | None = None
+    redis_prefix: str = "relay"
+    data_dir: str = ".relay"
+    # The HTTP server (relay serve).
+    host: str = "127.0.0.1"
+    port: int = 8030
+    workers: int = 1
+    heartbeat_interval: float = 30.0
+    # Sync: how often a node double-checks each environment's data version (catches lost pub/sub).
+    version_check_interval: float = 5.0
+    reconnect_max_delay: float = 10.0
+    # Retention of the capped Redis streams.
+    audit_max_entries: int = 100_000
+    events_max_entries: int = 100_000
+    # Logging: "text" for people, "json" for machines.
+    log_level: str = "info"
+    log_format: str = "text"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+    def masked(self) -> dict[str, Any]:
+        """The settings with secrets masked, for `relay config show` and logs."""
+        out = dataclasses.asdict(self)
+        if self.redis_password:
+            out["redis_password"] = "****"
+        if self.redis_url:
+            out["redis_url"] = redact_url(self.redis_url)
+        return out
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL with its password replaced by ****."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _cast(name: str, value: Any, source: str) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if kind in ("int",):
+            return int(value)
+        if kind in ("float",):
+            return float(value)
+        if value is None or value == "":
+            return None if "None" in str(kind) else ""
+        return str(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{source}{name}", f"expected {kind}, got {value!r}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
+    """Defaults, then the YAML file, then RELAY_* variables (which win)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = Path(config_file or environ.get("RELAY_CONFIG") or DEFAULT_FILE)
+    if path.exists():
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValidationError(str(path), f"invalid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ValidationError(str(path), "expected a mapping of settings")
+        for name, value in data.items():
+            if name not in _FIELDS:
+                raise ValidationError(f"{path}: {name}", f"unknown setting (known: {', '.join(_FIELDS)})")
+            values[name] = _cast(name, value, f"{path}: ")
+    elif config_file or environ.get("RELAY_CONFIG"):
+        raise ValidationError(str(path), "config file not found")
+    for name in _FIELDS:
+        env_name = f"RELAY_{name.upper()}"
+        if env_name in environ:
+            values[name] = _cast(name, environ[env_name], "$RELAY_")
+    settings = Settings(**values)
+    if settings.log_format not in ("text", "json"):
+        raise ValidationError("log_format", f'expected "text" or "json", got {settings.log_format!r}')
+    if settings.workers < 1:
+        raise ValidationError("workers", "must be at least 1")
+    return settings

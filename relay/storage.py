@@ -1,0 +1,228 @@
+"""Redis, the source of truth: key layout, the atomic write script, loading and the audit log.
+
+The only module that imports `redis`. Layout (prefix P, default "relay"; environment E):
+
+    P:environments            hash    E -> environment JSON (secret keys only as hashes)
+    P:environments:changes    channel an environment JSON whenever one is created or changed
+    P:E:flags, P:E:segments   hash    item key -> item JSON (deletes leave a versioned tombstone)
+    P:E:version               string  the environment's data version, +1 on every change
+    P:E:changes               channel {"version", "kind", "key", "item"} for every change
+    P:E:audit                 stream  who / what / when / before / after, capped
+    P:E:events                stream  analytics events from SDKs, capped
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as redis
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
+
+from relay.config import Settings, redact_url
+from relay.errors import ConflictError, UnavailableError
+
+logger = logging.getLogger(__name__)
+
+# Every write, of one item or a whole import, is this one script: check every item's version
+# (optimistic concurrency), then per item: store it, bump the data version, audit, publish.
+_WRITE = """
+local n = tonumber(ARGV[6])
+for i = 0, n - 1 do
+  local b = 7 + i * 7
+  local hash = KEYS[1]
+  if ARGV[b] == 'segment' then hash = KEYS[2] end
+  local cur = redis.call('HGET', hash, ARGV[b + 1])
+  local v = -1
+  if cur then v = cjson.decode(cur)['version'] end
+  if string.format('%d', v) ~= ARGV[b + 2] then
+    return {'conflict', ARGV[b + 1], string.format('%d', v)}
+  end
+end
+local out = {'ok'}
+for i = 0, n - 1 do
+  local b = 7 + i * 7
+  local hash = KEYS[1]
+  if ARGV[b] == 'segment' then hash = KEYS[2] end
+  redis.call('HSET', hash, ARGV[b + 1], ARGV[b + 3])
+  local dv = redis.call('INCR', KEYS[3])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*',
+    'version', dv, 'time', ARGV[5], 'actor', ARGV[3], 'action', ARGV[b + 4], 'kind', ARGV[b],
+    'key', ARGV[b + 1], 'comment', ARGV[4], 'before', ARGV[b + 5], 'after', ARGV[b + 3])
+  redis.call('PUBLISH', ARGV[1], '{"version":' .. dv .. ARGV[b + 6])
+  out[#out + 1] = dv
+end
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    kind: str  # "flag" or "segment"
+    key: str
+    seen_version: int  # the version the writer read (-1: absent); the write fails if it changed
+    item_json: bytes  # the new item (or tombstone), version already set
+    action: str  # create, update, toggle, delete, import
+    before_json: bytes  # what the writer read, b"" if absent
+    message_tail: bytes  # the change message after its version: ,"kind":..,"key":..,"item":..}
+
+
+def connect(settings: Settings, url: str | None = None) -> redis.Redis:
+    """A client for redis://, rediss://, unix:// or redis+sentinel://host:port,host:port/master[/db]."""
+    url = url or settings.redis_url
+    if not url:
+        raise UnavailableError("no Redis URL (the embedded Redis is started by the caller)")
+    password = settings.redis_password or None
+    parts = urlsplit(url)
+    if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
+        hosts = []
+        for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
+            host, _, port = hostport.partition(":")
+            hosts.append((host, int(port or 26379)))
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise UnavailableError(f"sentinel URL {redact_url(url)} names no master (…/mymaster)")
+        db = int(path[1]) if len(path) > 1 else 0
+        password = password or (unquote(parts.password) if parts.password else None)
+        sentinel = Sentinel(hosts, sentinel_kwargs={"password": password}, password=password, db=db,
+                            ssl=parts.scheme.startswith("rediss"))  # fmt: skip
+        return sentinel.master_for(path[0])
+    kwargs: dict[str, Any] = {"health_check_interval": 10}
+    if password:
+        kwargs["password"] = password
+    return redis.Redis.from_url(url, **kwargs)
+
+
+class Storage:
+    """Typed access to one Redis for every environment."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "relay", *, audit_max: int = 100_000) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.audit_max = audit_max
+        self._write = client.register_script(_WRITE)
+
+    # keys ---------------------------------------------------------------------------------------
+    def key(self, env: str, name: str) -> str:
+        return f"{self.prefix}:{env}:{name}"
+
+    @property
+    def environments_key(self) -> str:
+        return f"{self.prefix}:environments"
+
+    @property
+    def environments_channel(self) -> str:
+        return f"{self.prefix}:environments:changes"
+
+    @property
+    def changes_pattern(self) -> str:
+        return f"{self.prefix}:*:changes"
+
+    def env_of_channel(self, channel: str) -> str | None:
+        """The environment a change channel belongs to (None for the environments channel)."""
+        if channel == self.environments_channel:
+            return None
+        return channel[len(self.prefix) + 1 : -len(":changes")]
+
+    # reads --------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def environments(self) -> dict[str, bytes]:
+        raw = await self.client.hgetall(self.environments_key)
+        return {k.decode(): v for k, v in raw.items()}
+
+    async def environment(self, env: str) -> bytes | None:
+        return await self.client.hget(self.environments_key, env)  # type: ignore[no-any-return]
+
+    async def load(self, env: str) -> tuple[dict[str, bytes], dict[str, bytes], int]:
+        """Every flag and segment of an environment and its data version, as one consistent read."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.key(env, "flags"))
+            pipe.hgetall(self.key(env, "segments"))
+            pipe.get(self.key(env, "version"))
+            flags, segments, version = await pipe.execute()
+        return (
+            {k.decode(): v for k, v in flags.items()},
+            {k.decode(): v for k, v in segments.items()},
+            int(version or 0),
+        )
+
+    async def versions(self, envs: Sequence[str]) -> dict[str, int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for env in envs:
+                pipe.get(self.key(env, "version"))
+            values = await pipe.execute()
+        return {env: int(v or 0) for env, v in zip(envs, values, strict=True)}
+
+    async def items(self, env: str, kind: str, keys: Sequence[str]) -> dict[str, bytes | None]:
+        if not keys:
+            return {}
+        values = await self.client.hmget(self.key(env, f"{kind}s"), list(keys))
+        return dict(zip(keys, values, strict=True))
+
+    async def all_items(self, env: str, kind: str) -> dict[str, bytes]:
+        raw = await self.client.hgetall(self.key(env, f"{kind}s"))
+        return {k.decode(): v for k, v in raw.items()}
+
+    async def audit(self, env: str, *, since_ms: int | None = None, count: int = 1000) -> list[dict[str, str]]:
+        """Newest first."""
+        start = f"{since_ms}-0" if since_ms else "-"
+        entries = await self.client.xrevrange(self.key(env, "audit"), max="+", min=start, count=count)
+        return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}} for i, f in entries]
+
+    # writes -------------------------------------------------------------------------------------
+    async def write(self, env: str, writes: Sequence[ItemWrite], *, actor: str, comment: str, now_ms: int) -> list[int]:
+        """Apply all writes atomically; returns their data versions. ConflictError if any item changed."""
+        args: list[Any] = [self.key(env, "changes"), self.audit_max, actor, comment, now_ms, len(writes)]
+        for w in writes:
+            args += [w.kind, w.key, str(w.seen_version), w.item_json, w.action, w.before_json, w.message_tail]
+        keys = [self.key(env, "flags"), self.key(env, "segments"), self.key(env, "version"), self.key(env, "audit")]
+        result = await self._write(keys=keys, args=args)
+        if result[0] == b"conflict":
+            key, current = result[1].decode(), int(result[2])
+            raise ConflictError(f'"{key}" changed meanwhile: it is now at version {current}')
+        return [int(v) for v in result[1:]]
+
+    async def create_environment(self, env: str, doc: bytes) -> bool:
+        """Store a new environment; False if it already exists."""
+        created = await self.client.hsetnx(self.environments_key, env, doc)
+        if created:
+            await self.client.publish(self.environments_channel, doc)
+        return bool(created)
+
+    async def replace_environment(self, env: str, seen: bytes, doc: bytes) -> None:
+        """Compare-and-set an environment's document; ConflictError if it changed meanwhile."""
+        script = self.client.register_script(
+            "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end "
+            "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) redis.call('PUBLISH', KEYS[2], ARGV[3]) return 1"
+        )
+        if not await script(keys=[self.environments_key, self.environments_channel], args=[env, seen, doc]):
+            raise ConflictError(f'environment "{env}" changed meanwhile; try again')
+
+    async def audit_environment(self, env: str, *, actor: str, action: str, comment: str, now_ms: int) -> None:
+        await self.client.xadd(
+            self.key(env, "audit"),
+            {"version": "", "time": now_ms, "actor": actor, "action": action, "kind": "environment",
+             "key": env, "comment": comment, "before": "", "after": ""},
+            maxlen=self.audit_max,
+            approximate=True,
+        )  # fmt: skip
+
+    def pubsub(self) -> Any:
+        return self.client.pubsub(ignore_subscribe_messages=True)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def unavailable(error: Exception, url: str) -> UnavailableError:
+    """A Redis failure as relay's error, with the URL's password masked."""
+    return UnavailableError(f"Redis unreachable at {redact_url(url)}: {error}")
+
+
+__all__ = ["ItemWrite", "RedisError", "Storage", "connect", "unavailable"]

@@ -1,0 +1,260 @@
+"""A relay node's subscriber: keeps every environment's ruleset current from Redis.
+
+SUBSCRIBE first, then load everything, then apply messages newer than the load, in data-version
+order: duplicates are ignored and a gap triggers a full resync whose diff is reported as changes.
+Losing Redis never stops the node serving: rulesets are kept and marked stale, the subscriber
+reconnects with backoff and jitter, and resyncs in full. A periodic data-version check catches
+anything pub/sub dropped silently. New environments are picked up as they appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from relay import codec
+from relay.environments import Environment
+from relay.errors import RelayError, ValidationError
+from relay.evaluation import Flag, Segment, parse_flag, parse_segment
+from relay.ruleset import Applied, Change, Ruleset
+from relay.storage import RedisError, Storage
+
+logger = logging.getLogger(__name__)
+
+ChangeListener = Callable[[str, list[Change]], None]
+
+
+def compile_item(kind: str, raw: bytes | dict[str, Any], where: str) -> Flag | Segment:
+    data = codec.loads(raw, what=where) if isinstance(raw, bytes) else raw
+    parse = parse_flag if kind == "flag" else parse_segment
+    return parse(data, path=where, strict=False)
+
+
+class Sync:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        version_check_interval: float = 5.0,
+        reconnect_max_delay: float = 10.0,
+        on_change: ChangeListener | None = None,
+    ) -> None:
+        self.storage = storage
+        self.version_check_interval = version_check_interval
+        self.reconnect_max_delay = reconnect_max_delay
+        self.listeners: list[ChangeListener] = [on_change] if on_change else []
+        self.rulesets: dict[str, Ruleset] = {}
+        self.environments: dict[str, Environment] = {}
+        self.loaded = asyncio.Event()  # set once every environment has been loaded
+        self.connected = False
+        self.resyncs = 0
+        self.invalid_items = 0
+        self.last_error: str | None = None
+        self._wanted: set[str] = set()  # environments the version check found behind
+        self._suspects: dict[str, int] = {}
+
+    # public -------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Forever: a session per Redis connection, with backoff between them."""
+        attempt = 0
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, RelayError) as e:
+                self._lost(e)
+            attempt = 0 if self.connected else attempt + 1
+            self.connected = False
+            delay = min(self.reconnect_max_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+            await asyncio.sleep(delay)
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "connected": self.connected,
+            "last_error": self.last_error,
+            "resyncs": self.resyncs,
+            "environments": {
+                env: {
+                    "version": rs.version,
+                    "ready": rs.ready,
+                    "stale": rs.stale_since is not None,
+                    "stale_seconds": None if rs.stale_since is None else round(now - rs.stale_since, 3),
+                    "flags": sum(1 for f in rs.flags.values() if not f.deleted),
+                    "segments": sum(1 for s in rs.segments.values() if not s.deleted),
+                }
+                for env, rs in sorted(self.rulesets.items())
+            },
+        }
+
+    # one connection -----------------------------------------------------------------------------
+    async def _session(self) -> None:
+        pubsub = self.storage.pubsub()
+        try:
+            await pubsub.psubscribe(self.storage.changes_pattern)
+            await pubsub.subscribe(self.storage.environments_channel)
+            await self._load_all()  # after subscribing, so nothing falls between the load and the stream
+            self.connected = True
+            self.last_error = None
+            for rs in self.rulesets.values():
+                rs.stale_since = None
+            self.loaded.set()
+            checker = asyncio.create_task(self._check_versions())
+            try:
+                while True:
+                    message = await pubsub.get_message(timeout=0.25)
+                    if message is not None:
+                        await self._handle(message)
+                    if checker.done():
+                        checker.result()  # re-raise its Redis error here, ending the session
+                    for env in sorted(self._wanted):
+                        self._wanted.discard(env)
+                        await self.resync(env)
+            finally:
+                checker.cancel()
+        finally:
+            try:
+                await pubsub.aclose()
+            except Exception:  # the connection may already be gone
+                logger.debug("closing the pub/sub connection failed", exc_info=True)
+
+    def _lost(self, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if self.connected or self.last_error != message:
+            logger.warning("lost Redis, serving the last rulesets until it is back: %s", message)
+        self.last_error = message
+        now = time.time()
+        for rs in self.rulesets.values():
+            if rs.stale_since is None:
+                rs.stale_since = now
+
+    async def _check_versions(self) -> None:
+        while True:
+            await asyncio.sleep(self.version_check_interval)
+            envs = sorted(await self.storage.environments())
+            for env in envs:
+                if env not in self.rulesets:
+                    self._wanted.add(env)
+            versions = await self.storage.versions(envs)
+            for env, version in versions.items():
+                rs = self.rulesets.get(env)
+                if rs is None or version == rs.version:
+                    self._suspects.pop(env, None)
+                    continue
+                # Behind twice in a row at the same version: the messages are not coming.
+                if self._suspects.get(env) == rs.version:
+                    logger.warning("%s: at version %d but Redis has %d; resyncing", env, rs.version, version)
+                    self._wanted.add(env)
+                    self._suspects.pop(env, None)
+                else:
+                    self._suspects[env] = rs.version
+
+    # loading ------------------------------------------------------------------------------------
+    async def _load_all(self) -> None:
+        raw_envs = await self.storage.environments()
+        for raw in raw_envs.values():
+            self._set_environment(raw)
+        for env in sorted(raw_envs):
+            await self.resync(env)
+
+    def _set_environment(self, raw: bytes) -> str | None:
+        try:
+            env = Environment.from_dict(codec.loads(raw))
+        except ValidationError as e:
+            logger.error("ignoring a malformed environment record: %s", e)
+            return None
+        self.environments[env.key] = env
+        return env.key
+
+    async def resync(self, env: str) -> list[Change]:
+        """Load one environment in full and report what changed."""
+        raw_flags, raw_segments, version = await self.storage.load(env)
+        rs = self.rulesets.get(env)
+        if rs is None:
+            rs = self.rulesets[env] = Ruleset(env)
+            raw_env = await self.storage.environment(env)
+            if raw_env is not None:
+                self._set_environment(raw_env)
+        if rs.ready and version < rs.version:
+            # Redis went backwards (restarted empty or restored from an old backup): keep serving
+            # what we have rather than wiping flags to nothing; an operator re-imports.
+            logger.error(
+                "%s: Redis is at data version %d, behind this node's %d; keeping the ruleset", env, version, rs.version
+            )
+            return []
+        flags = self._compile_all(env, "flag", raw_flags)
+        segments = self._compile_all(env, "segment", raw_segments)
+        changes = rs.replace(flags, segments, version)
+        self.resyncs += 1
+        logger.info(
+            "%s: loaded %d flags, %d segments at version %d (%d changed)",
+            env,
+            len(flags),
+            len(segments),
+            version,
+            len(changes),
+        )
+        if changes:
+            self._emit(env, changes)
+        return changes
+
+    def _compile_all(self, env: str, kind: str, raw: dict[str, bytes]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, data in raw.items():
+            try:
+                out[key] = compile_item(kind, data, f"{env}.{kind}s.{key}")
+            except ValidationError as e:  # refused at write time, so only a hand edit gets here
+                self.invalid_items += 1
+                logger.error("%s: skipping an invalid %s in Redis: %s", env, kind, e)
+        return out
+
+    # messages -----------------------------------------------------------------------------------
+    async def _handle(self, message: dict[str, Any]) -> None:
+        channel = message["channel"].decode()
+        if channel == self.storage.environments_channel:
+            env = self._set_environment(message["data"])
+            if env is not None and env not in self.rulesets:
+                await self.resync(env)
+            return
+        env = self.storage.env_of_channel(channel)
+        if env is None:
+            return
+        rs = self.rulesets.get(env)
+        if rs is None:
+            await self.resync(env)
+            return
+        try:
+            body = codec.loads(message["data"], what=channel)
+            version, kind, key = int(body["version"]), body["kind"], body["key"]
+        except (ValidationError, KeyError, TypeError, ValueError) as e:
+            logger.error("%s: unreadable change message (%s); resyncing", env, e)
+            await self.resync(env)
+            return
+        verdict = rs.check(version)
+        if verdict is Applied.DUPLICATE:
+            return
+        if verdict is Applied.GAP:
+            logger.warning("%s: change %d arrived at version %d; resyncing", env, version, rs.version)
+            await self.resync(env)
+            return
+        try:
+            item = compile_item(kind, body["item"], f"{env}.{kind}s.{key}")
+        except (ValidationError, KeyError) as e:
+            logger.error("%s: invalid item in change %d (%s); resyncing", env, version, e)
+            await self.resync(env)
+            return
+        change = Change(env, version, kind, key, item)
+        rs.apply(change)
+        self._emit(env, [change])
+
+    def _emit(self, env: str, changes: list[Change]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(env, changes)
+            except Exception:  # one broken listener must not stop the sync loop
+                logger.exception("change listener failed")
