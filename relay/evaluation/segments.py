@@ -10,7 +10,7 @@ from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket
 from relay.evaluation.compile import Builder, parse_flag, parse_header
 from relay.evaluation.model import Flag, Segment, SegmentRule
-from relay.evaluation.reader import Reader
+from relay.evaluation.reader import Reader, json_type
 
 
 def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -86,7 +86,7 @@ def parse_segment(data: Any, *, path: str = "segment", strict: bool = True) -> S
 
 def parse_items(data: Any, *, strict: bool = True) -> tuple[dict[str, Flag], dict[str, Segment]]:
     """LaunchDarkly's `{"flags": {...}, "segments": {...}}` document, all or nothing."""
-    r = Reader(data, "")
+    r = Reader(data, "document")
     flags: dict[str, Flag] = {}
     segments: dict[str, Segment] = {}
     parsers: tuple[tuple[str, Callable[..., Any], dict[str, Any]], ...] = (
@@ -94,7 +94,10 @@ def parse_items(data: Any, *, strict: bool = True) -> tuple[dict[str, Flag], dic
         ("segments", parse_segment, segments),
     )
     for name, parse, out in parsers:
-        items = r.opt_dict(name) or {}
+        value = r.data.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise ValidationError(name, f"expected an object, got {json_type(value)}")
+        items = value or {}
         for map_key, item in items.items():
             where = f"{name}.{map_key}"
             if isinstance(item, dict) and "key" in item and item["key"] != map_key:
