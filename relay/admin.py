@@ -215,7 +215,7 @@ class Admin:
     async def import_items(self, env: str, doc: Any, *, replace_all: bool = False, comment: str = "") -> WriteResult:
         """All or nothing: every item is validated before anything is written, then one atomic write.
         With `replace_all`, items missing from the document are deleted."""
-        flags, segments = parse_items(doc, strict=True)
+        flags, segments = parse_items(doc, strict=True, default_version=1)
         items = {"flag": {k: f.data for k, f in flags.items()}, "segment": {k: s.data for k, s in segments.items()}}
         await self.environment(env)
         for _ in range(_RETRIES):

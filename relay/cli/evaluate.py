@@ -22,7 +22,7 @@ def _read_items(source: str) -> Snapshot:
         if source == DEMO
         else Path(source).read_bytes()
     )
-    flags, segments = parse_items(codec.loads(raw, what=source))
+    flags, segments = parse_items(codec.loads(raw, what=source), default_version=1)
     return Snapshot(flags, segments)
 
 
@@ -78,7 +78,7 @@ def eval_command(source: str, context_json: str, flag_keys: tuple[str, ...], as_
 def validate_command(path: str) -> None:
     """Check a flags file ({"flags", "segments"}) without writing anything."""
     try:
-        flags, segments = parse_items(codec.loads(Path(path).read_bytes(), what=path))
+        flags, segments = parse_items(codec.loads(Path(path).read_bytes(), what=path), default_version=1)
     except ValidationError as e:
         _fail(str(e))
         return

@@ -20,7 +20,10 @@ def _read_json(source: str) -> Any:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as e:
         fail(ValidationError(source, e.strerror or str(e)))
-    return codec.loads(raw, what="stdin" if source == "-" else source)
+    try:
+        return codec.loads(raw, what="stdin" if source == "-" else source)
+    except ValidationError as e:
+        fail(e)
 
 
 def _report(result: WriteResult, verb: str, as_json: bool) -> None:

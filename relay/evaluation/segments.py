@@ -84,8 +84,11 @@ def parse_segment(data: Any, *, path: str = "segment", strict: bool = True) -> S
     )
 
 
-def parse_items(data: Any, *, strict: bool = True) -> tuple[dict[str, Flag], dict[str, Segment]]:
-    """LaunchDarkly's `{"flags": {...}, "segments": {...}}` document, all or nothing."""
+def parse_items(
+    data: Any, *, strict: bool = True, default_version: int | None = None
+) -> tuple[dict[str, Flag], dict[str, Segment]]:
+    """LaunchDarkly's `{"flags": {...}, "segments": {...}}` document, all or nothing.
+    With `default_version`, items may omit `version` (hand-written files; relay assigns versions)."""
     r = Reader(data, "document")
     flags: dict[str, Flag] = {}
     segments: dict[str, Segment] = {}
@@ -104,5 +107,7 @@ def parse_items(data: Any, *, strict: bool = True) -> tuple[dict[str, Flag], dic
                 raise ValidationError(f"{where}.key", f'"{item["key"]}" does not match its map key "{map_key}"')
             if isinstance(item, dict) and "key" not in item:
                 item = {**item, "key": map_key}
+            if isinstance(item, dict) and default_version is not None and "version" not in item:
+                item = {**item, "version": default_version}
             out[map_key] = parse(item, path=where, strict=strict)
     return flags, segments

@@ -1,0 +1,63 @@
+"""Shared pieces of the Redis-backed tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from relay.admin import Admin
+from relay.config import Settings
+from relay.storage import Storage, connect
+
+T = TypeVar("T")
+
+
+_OPEN: list[Storage] = []
+
+
+def storage_for(url: str) -> Storage:
+    storage = Storage(connect(Settings(redis_url=url), url))
+    _OPEN.append(storage)
+    return storage
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, closing every Redis client the scenario opened before the loop goes away."""
+
+    async def main() -> T:
+        try:
+            return await coro
+        finally:
+            while _OPEN:
+                await _OPEN.pop().close()
+
+    return asyncio.run(main())
+
+
+def simple_flag(key: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "on": True,
+        "variations": [False, True],
+        "offVariation": 0,
+        "fallthrough": {"variation": 1},
+        **fields,
+    }
+
+
+async def new_env(url: str, env: str = "prod", actor: str = "tester") -> tuple[Admin, dict[str, str]]:
+    admin = Admin(storage_for(url), actor=actor)
+    _, secrets = await admin.create_environment(env)
+    return admin, secrets
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
+    """Seconds until `check()` held; fails the test after `timeout`."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - start
