@@ -21,7 +21,37 @@ def _never(_: Any) -> bool:
     return False
 
 
+_CACHE: dict[tuple[Any, ...], ClauseFn] = {}
+_CACHE_MAX = 100_000
+
+
+def _hashable(values: list[Any]) -> tuple[Any, ...] | None:
+    """Clause values as a cache key (types included: 1, 1.0 and true differ here), or None."""
+    out = []
+    for v in values:
+        if isinstance(v, dict | list):
+            return None
+        out.append((type(v), v))
+    return tuple(out)
+
+
 def compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: list[Any], negate: bool) -> ClauseFn:
+    """The compiled clause, shared between identical clauses: a compiled clause holds no per-flag
+    state, and identical clauses recur across flags and across versions of one flag (a toggle
+    recompiles the flag, not its clauses)."""
+    hashable = _hashable(values)
+    if hashable is None:
+        return _compile_clause(ref, context_kind, op, values, negate)
+    key = (ref.raw, ref.components, context_kind, op, negate, hashable)
+    fn = _CACHE.get(key)
+    if fn is None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        fn = _CACHE[key] = _compile_clause(ref, context_kind, op, values, negate)
+    return fn
+
+
+def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: list[Any], negate: bool) -> ClauseFn:
     if op == "segmentMatch":
         return _segment_clause(values, negate)
     test: Test = compile_operator(op, values) or _never  # an unknown operator matches nothing

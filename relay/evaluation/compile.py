@@ -16,7 +16,6 @@ from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket, compile_clause
 from relay.evaluation.context import kind_error
 from relay.evaluation.model import (
-    MALFORMED,
     ClauseFn,
     ContextTarget,
     Evaluation,
@@ -25,6 +24,7 @@ from relay.evaluation.model import (
     Prerequisite,
     Reason,
     ReasonKind,
+    malformed,
 )
 from relay.evaluation.operators import OPERATORS, value_problem
 from relay.evaluation.reader import Reader, json_type
@@ -45,7 +45,7 @@ class Builder:
 
     def result(self, index: int, reason: Reason, prereqs: tuple[str, ...]) -> Evaluation:
         if index < 0 or index >= len(self.variations):
-            return MALFORMED
+            return malformed(prereqs)
         return Evaluation(self.variations[index], index, reason, prereqs)
 
     def check_index(self, r: Reader, name: str, index: int) -> None:
@@ -110,7 +110,8 @@ class Builder:
         if rollout_data is None:
             if self.strict:
                 raise ValidationError(r.path, "needs a variation or a rollout")
-            return (lambda ctx: MALFORMED), {**data}
+            bad = malformed(prereqs)
+            return (lambda ctx: bad), {**data}
         return self.rollout(Reader(rollout_data, r.at("rollout")), reason, flag_key, salt, prereqs, data)
 
     def rollout(
@@ -128,7 +129,8 @@ class Builder:
         if not weighted:
             if self.strict:
                 r.fail("variations", "a rollout needs at least one weighted variation")
-            return (lambda ctx: MALFORMED), canonical
+            bad = malformed(prereqs)
+            return (lambda ctx: bad), canonical
         in_exp = Reason(reason.kind, reason.rule_index, reason.rule_id, in_experiment=True)
         thresholds: list[float] = []
         plain: list[Evaluation] = []

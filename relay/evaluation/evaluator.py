@@ -16,6 +16,7 @@ from relay.evaluation.model import (
     Flag,
     MalformedFlag,
     Segment,
+    malformed,
 )
 
 # relay has no Big Segment store, which LaunchDarkly's SDKs report as this status.
@@ -32,11 +33,11 @@ class Snapshot:
         self.segments = segments
 
     def evaluate(self, flag_key: str, context: Context | None) -> Evaluation:
+        if context is None:  # checked first, as the SDKs do
+            return USER_NOT_SPECIFIED
         flag = self.flags.get(flag_key)
         if flag is None or flag.deleted:
             return FLAG_NOT_FOUND
-        if context is None:
-            return USER_NOT_SPECIFIED
         return evaluate(flag, context, self)
 
     def evaluate_all(self, context: Context, include: Callable[[Flag], bool] | None = None) -> dict[str, Evaluation]:
@@ -51,7 +52,15 @@ class Snapshot:
 class EvalState:
     """Per-evaluation bookkeeping: cycle stacks and the Big Segments status."""
 
-    __slots__ = ("big_segments_status", "flags", "original_key", "prereq_stack", "segment_stack", "segments")
+    __slots__ = (
+        "big_segments_status",
+        "flags",
+        "original_key",
+        "prereq_stack",
+        "prereqs_seen",
+        "segment_stack",
+        "segments",
+    )
 
     def __init__(self, snapshot: Snapshot, original_key: str) -> None:
         self.flags = snapshot.flags
@@ -60,6 +69,7 @@ class EvalState:
         self.prereq_stack: list[str] = []
         self.segment_stack: list[str] = []
         self.big_segments_status: str | None = None
+        self.prereqs_seen = 0  # how many of the top-level flag's prerequisites were looked at
 
     def segment_matches(self, segment: Segment, ctx: Context) -> bool:
         if segment.key in self.segment_stack:
@@ -122,7 +132,8 @@ def evaluate(flag: Flag, context: Context, snapshot: Snapshot) -> Evaluation:
     try:
         result = _evaluate(flag, context, state)
     except MalformedFlag:
-        return MALFORMED
+        seen = state.prereqs_seen
+        return malformed(tuple(p.key for p in flag.prerequisites[:seen])) if seen else MALFORMED
     if state.big_segments_status is not None:
         return result.with_big_segments_status(state.big_segments_status)
     return result
@@ -162,6 +173,8 @@ def _check_prerequisites(flag: Flag, ctx: Context, state: EvalState) -> Evaluati
         for prereq in flag.prerequisites:
             if prereq.key == state.original_key or prereq.key in state.prereq_stack:
                 raise MalformedFlag(f'prerequisite "{prereq.key}" makes a cycle')
+            if not nested:
+                state.prereqs_seen += 1
             prereq_flag = state.flags.get(prereq.key)
             if prereq_flag is None or prereq_flag.deleted:
                 return prereq.failed

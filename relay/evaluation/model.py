@@ -87,6 +87,13 @@ def error(kind: ErrorKind) -> Evaluation:
 
 
 MALFORMED = error(ErrorKind.MALFORMED_FLAG)
+
+
+def malformed(prerequisites: tuple[str, ...]) -> Evaluation:
+    """MALFORMED_FLAG, still listing the prerequisites evaluated on the way (as the SDKs report)."""
+    return Evaluation(None, None, MALFORMED.reason, prerequisites) if prerequisites else MALFORMED
+
+
 FLAG_NOT_FOUND = error(ErrorKind.FLAG_NOT_FOUND)
 USER_NOT_SPECIFIED = error(ErrorKind.USER_NOT_SPECIFIED)
 

@@ -39,10 +39,19 @@ def _parse_time_str(text: str) -> float | None:
         return None
 
 
+def to_float(value: int | float) -> float:
+    """float(), with integers beyond the float range (possible only from Python callers: JSON
+    parsing stops at 64 bits) as infinities rather than OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
 def parse_time(value: Any) -> float | None:
     """Epoch milliseconds for a number or an RFC 3339 string, else None."""
     if is_number(value):
-        return float(value)
+        return to_float(value)
     if isinstance(value, str):
         return _parse_time_str(value)
     return None
@@ -162,18 +171,18 @@ def _matches(values: list[Any]) -> Test:
 
 
 def _numeric(values: list[Any], op: str) -> Test:
-    numbers = [float(c) for c in values if is_number(c)]
+    numbers = [to_float(c) for c in values if is_number(c)]
     if not numbers:
         return _never
     # "any clause value satisfies it" reduces to one comparison with the extreme value.
     hi, lo = max(numbers), min(numbers)
     if op == "lessThan":
-        return lambda u: is_number(u) and float(u) < hi
+        return lambda u: is_number(u) and to_float(u) < hi
     if op == "lessThanOrEqual":
-        return lambda u: is_number(u) and float(u) <= hi
+        return lambda u: is_number(u) and to_float(u) <= hi
     if op == "greaterThan":
-        return lambda u: is_number(u) and float(u) > lo
-    return lambda u: is_number(u) and float(u) >= lo
+        return lambda u: is_number(u) and to_float(u) > lo
+    return lambda u: is_number(u) and to_float(u) >= lo
 
 
 def _time(values: list[Any], op: str) -> Test:
