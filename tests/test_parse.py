@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from importlib import resources
 from typing import Any, ClassVar
@@ -271,3 +272,40 @@ class TestContexts:
         with pytest.raises(InvalidContextError) as e:
             parse_context(data)
         assert message in str(e.value)
+
+
+def test_trusted_parsing_of_canonical_json_matches_the_validating_path() -> None:
+    import random
+
+    from relay.evaluation import Snapshot
+    from tests.generators import generate_dataset
+
+    data = generate_dataset(seed=11, n_flags=80, n_segments=20, n_contexts=40)
+    flags = {k: parse_flag(v, strict=False) for k, v in data.flags.items()}
+    segments = {k: parse_segment(v, strict=False) for k, v in data.segments.items()}
+    trusted_flags = {k: parse_flag(f.data, trusted=True) for k, f in flags.items()}
+    trusted_segments = {k: parse_segment(s.data, trusted=True) for k, s in segments.items()}
+    assert {k: f.data for k, f in trusted_flags.items()} == {k: f.data for k, f in flags.items()}
+    a, b = Snapshot(flags, segments), Snapshot(trusted_flags, trusted_segments)
+    contexts = []
+    for c in data.contexts:
+        with contextlib.suppress(InvalidContextError):
+            contexts.append(parse_context(c))
+    for ctx in random.Random(3).sample(contexts, 20):
+        assert a.evaluate_all(ctx) == b.evaluate_all(ctx)
+
+
+def test_trusted_parsing_falls_back_to_validation_for_hand_edited_data() -> None:
+    from relay.evaluation import Snapshot
+
+    # A broken header is refused at once, with the validating path's message.
+    with pytest.raises(ValidationError, match=r"^flags.x.on: expected a boolean"):
+        parse_flag({**parse_flag(good_flag(key="x")).data, "on": "yes"}, path="flags.x", trusted=True)
+    # A broken body is found when first evaluated (trusted flags compile lazily): MALFORMED_FLAG.
+    broken = {**parse_flag(good_flag(key="x")).data, "rules": [{"variation": 0, "clauses": 5}]}
+    flag = parse_flag(broken, path="flags.x", trusted=True)
+    assert not flag.compiled
+    result = Snapshot({"x": flag}, {}).evaluate("x", parse_context({"key": "u"}))
+    assert result.reason.to_dict() == {"kind": "ERROR", "errorKind": "MALFORMED_FLAG"} and flag.compiled
+    with pytest.raises(ValidationError, match=r"^segments.s.included\[1\]: expected a string"):
+        parse_segment({"key": "s", "version": 1, "included": ["a", 1]}, path="segments.s", trusted=True)

@@ -16,10 +16,12 @@ from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket, compile_clause
 from relay.evaluation.context import kind_error
 from relay.evaluation.model import (
+    BROKEN,
     ClauseFn,
     ContextTarget,
     Evaluation,
     Flag,
+    FlagBody,
     OutcomeFn,
     Prerequisite,
     Reason,
@@ -27,7 +29,7 @@ from relay.evaluation.model import (
     malformed,
 )
 from relay.evaluation.operators import OPERATORS, value_problem
-from relay.evaluation.reader import Reader, json_type
+from relay.evaluation.reader import Reader, TrustedReader, json_type
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 _OFF = Reason(ReasonKind.OFF)
@@ -38,8 +40,9 @@ _FALLTHROUGH = Reason(ReasonKind.FALLTHROUGH)
 class Builder:
     """State shared while compiling one item: its variations, strictness and referenced segments."""
 
-    def __init__(self, strict: bool, variations: tuple[Any, ...] = ()) -> None:
+    def __init__(self, strict: bool, variations: tuple[Any, ...] = (), trusted: bool = False) -> None:
         self.strict = strict
+        self.trusted = trusted  # input is canonical JSON relay wrote: keep it as the canonical form
         self.variations = variations
         self.segment_keys: set[str] = set()
 
@@ -83,6 +86,8 @@ class Builder:
                     r.fail(f"values[{i}]", f"{problem}, got {json_type(value)}")
         if op == "segmentMatch":
             self.segment_keys.update(v for v in values if isinstance(v, str))
+        if self.trusted:
+            return compile_clause(ref, context_kind, op, values, negate), r.data
         canonical: dict[str, Any] = {**r.data, "attribute": attribute, "op": op, "values": values, "negate": negate}
         if context_kind is None:
             canonical.pop("contextKind", None)
@@ -112,7 +117,7 @@ class Builder:
                 raise ValidationError(r.path, "needs a variation or a rollout")
             bad = malformed(prereqs)
             return (lambda ctx: bad), {**data}
-        return self.rollout(Reader(rollout_data, r.at("rollout")), reason, flag_key, salt, prereqs, data)
+        return self.rollout(r.child(rollout_data, "rollout"), reason, flag_key, salt, prereqs, data)
 
     def rollout(
         self, r: Reader, reason: Reason, flag_key: str, salt: str, prereqs: tuple[str, ...], parent: dict[str, Any]
@@ -175,14 +180,70 @@ def parse_header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
     return key, version, deleted
 
 
-def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
-    """Validate and compile one flag, or raise ValidationError naming the JSON path."""
-    r = Reader(data, path)
+def parse_flag(data: Any, *, path: str = "flag", strict: bool = True, trusted: bool = False) -> Flag:
+    """Validate and compile one flag, or raise ValidationError naming the JSON path.
+
+    `trusted` is for canonical JSON relay validated and wrote itself (items loaded back from Redis):
+    it skips the type tests and keeps `data` as the canonical form, falling back to the validating
+    path if the item turns out not to be what relay wrote."""
+    if trusted:
+        try:
+            return _trusted_flag(data, path)
+        except ValidationError:
+            raise
+        except Exception:  # hand-edited data: let the validating path explain it
+            pass
+    return _parse_flag(Reader(data, path), strict=strict, trusted=False)
+
+
+def _trusted_flag(data: dict[str, Any], path: str) -> Flag:
+    """The header now, from canonical JSON; the body is compiled on first evaluation (a node that
+    loads 10,000 flags is ready once they are read, not once every rule is compiled)."""
+    key, version = data["key"], data["version"]
+    if type(key) is not str or type(version) is not int:
+        raise TypeError("not canonical")
+    if data.get("deleted") is True:
+        return Flag(key, version, True, data)
+    csa = data["clientSideAvailability"]
+    on, client_side, mobile = data["on"], csa["usingEnvironmentId"], csa["usingMobileKey"]
+    track, track_fallthrough = data.get("trackEvents", False), data.get("trackEventsFallthrough", False)
+    debug_until = data.get("debugEventsUntilDate")
+    if any(type(v) is not bool for v in (on, client_side, mobile, track, track_fallthrough)) or (
+        debug_until is not None and type(debug_until) not in (int, float)
+    ):
+        raise TypeError("not canonical")
+    return Flag(
+        key,
+        version,
+        False,
+        data,
+        on=on,
+        client_side=client_side,
+        mobile=mobile,
+        track_events=track,
+        track_events_fallthrough=track_fallthrough,
+        debug_events_until_date=debug_until,
+        compiler=lambda: _lazy_body(data, path),
+    )
+
+
+def _lazy_body(data: dict[str, Any], path: str) -> FlagBody:
+    try:
+        return _parse_flag(TrustedReader(data, path), strict=False, trusted=True).body
+    except Exception:  # not what relay wrote after all
+        try:
+            return _parse_flag(Reader(data, path), strict=False, trusted=False).body
+        except ValidationError:
+            return BROKEN
+
+
+def _parse_flag(r: Reader, *, strict: bool, trusted: bool) -> Flag:
+    data = r.data
     key, version, deleted = parse_header(r, "flag", strict)
     if deleted:
         return Flag(key, version, True, {"key": key, "version": version, "deleted": True})
     variations = tuple(r.opt_list("variations"))
-    b = Builder(strict, variations)
+    b = Builder(strict, variations, trusted)
     on = r.opt_bool("on")
     salt = r.opt_str("salt") or ""
     off_variation = r.opt_int("offVariation")
@@ -214,13 +275,13 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
         rule_track.append(track)
         rules_canon.append({**canon, "clauses": clauses_canon, "trackEvents": track})
 
-    fall_reader = Reader(r.opt_dict("fallthrough") or {}, r.at("fallthrough"))
+    fall_reader = r.child(r.opt_dict("fallthrough") or {}, "fallthrough")
     fallthrough, fall_canon = b.outcome(fall_reader, _FALLTHROUGH, key, salt, prereq_keys)
 
     csa = r.opt_dict("clientSideAvailability")
     legacy_client_side = r.opt_bool("clientSide")
     if csa is not None:
-        cr = Reader(csa, r.at("clientSideAvailability"))
+        cr = r.child(csa, "clientSideAvailability")
         client_side, mobile = cr.opt_bool("usingEnvironmentId"), cr.opt_bool("usingMobileKey")
     else:
         client_side, mobile = legacy_client_side, True
@@ -229,42 +290,35 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
     debug_until = r.opt_number("debugEventsUntilDate")
     migration = r.opt_dict("migration")
     if migration is not None:
-        Reader(migration, r.at("migration")).opt_int("checkRatio")
+        r.child(migration, "migration").opt_int("checkRatio")
     r.opt_int("samplingRatio")
     r.opt_bool("excludeFromSummaries")
 
-    canonical = {
-        **r.data,
-        "key": key,
-        "version": version,
-        "on": on,
-        "variations": list(variations),
-        "offVariation": off_variation,
-        "fallthrough": fall_canon,
-        "prerequisites": [{**p.data} for p in prereq_readers],
-        "targets": targets_canon,
-        "contextTargets": ctx_targets_canon,
-        "rules": rules_canon,
-        "salt": salt,
-        "clientSideAvailability": {"usingEnvironmentId": client_side, "usingMobileKey": mobile},
-        "clientSide": client_side,
-        "trackEvents": track_events,
-        "trackEventsFallthrough": track_fallthrough,
-        "debugEventsUntilDate": debug_until,
-        "deleted": False,
-    }
-    return Flag(
-        key=key,
-        version=version,
-        deleted=False,
-        data=canonical,
-        on=on,
-        client_side=client_side,
-        mobile=mobile,
-        track_events=track_events,
-        track_events_fallthrough=track_fallthrough,
-        rule_track_events=tuple(rule_track),
-        debug_events_until_date=debug_until,
+    canonical = (
+        data
+        if trusted
+        else {
+            **r.data,
+            "key": key,
+            "version": version,
+            "on": on,
+            "variations": list(variations),
+            "offVariation": off_variation,
+            "fallthrough": fall_canon,
+            "prerequisites": [{**p.data} for p in prereq_readers],
+            "targets": targets_canon,
+            "contextTargets": ctx_targets_canon,
+            "rules": rules_canon,
+            "salt": salt,
+            "clientSideAvailability": {"usingEnvironmentId": client_side, "usingMobileKey": mobile},
+            "clientSide": client_side,
+            "trackEvents": track_events,
+            "trackEventsFallthrough": track_fallthrough,
+            "debugEventsUntilDate": debug_until,
+            "deleted": False,
+        }
+    )
+    body = FlagBody(
         off_result=off_result,
         prerequisites=tuple(prerequisites),
         user_targets=user_targets,
@@ -274,6 +328,20 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True) -> Flag:
         variations=variations,
         segment_keys=frozenset(b.segment_keys),
         needs_state=bool(prerequisites or b.segment_keys),
+        rule_track_events=tuple(rule_track),
+    )
+    return Flag(
+        key,
+        version,
+        False,
+        canonical,
+        on=on,
+        client_side=client_side,
+        mobile=mobile,
+        track_events=track_events,
+        track_events_fallthrough=track_fallthrough,
+        debug_events_until_date=debug_until,
+        body=body,
     )
 
 

@@ -15,6 +15,7 @@ from relay.evaluation.model import (
     Evaluation,
     Flag,
     MalformedFlag,
+    Prerequisite,
     Segment,
     malformed,
 )
@@ -128,49 +129,55 @@ _NO_STATE = EvalState(Snapshot({}, {}), "")
 def evaluate(flag: Flag, context: Context, snapshot: Snapshot) -> Evaluation:
     """Evaluate one flag for one valid context."""
     # Flags that reference no other item need no bookkeeping; their clauses never read the state.
-    state = EvalState(snapshot, flag.key) if flag.needs_state else _NO_STATE
+    body = flag.body
+    state = EvalState(snapshot, flag.key) if body.needs_state else _NO_STATE
     try:
         result = _evaluate(flag, context, state)
     except MalformedFlag:
         seen = state.prereqs_seen
-        return malformed(tuple(p.key for p in flag.prerequisites[:seen])) if seen else MALFORMED
+        return malformed(tuple(p.key for p in body.prerequisites[:seen])) if seen else MALFORMED
     if state.big_segments_status is not None:
         return result.with_big_segments_status(state.big_segments_status)
     return result
 
 
 def _evaluate(flag: Flag, ctx: Context, state: EvalState) -> Evaluation:
+    body = flag._body
+    if body is None:
+        body = flag.body
     if not flag.on:
-        return flag.off_result
-    if flag.prerequisites:
-        failed = _check_prerequisites(flag, ctx, state)
+        return body.off_result
+    if body.prerequisites:
+        failed = _check_prerequisites(flag, body.prerequisites, ctx, state)
         if failed is not None:
             return failed
-    if flag.user_targets:
+    if body.user_targets:
         user = ctx.by_kind.get(DEFAULT_KIND)
         if user is not None:
-            hit = flag.user_targets.get(user.key)
+            hit = body.user_targets.get(user.key)
             if hit is not None:
                 return hit
-    for target in flag.context_targets:
+    for target in body.context_targets:
         single = ctx.by_kind.get(target.kind)
         if single is not None and single.key in target.values:
             return target.result
-    for clauses, outcome in flag.rules:
+    for clauses, outcome in body.rules:
         for clause in clauses:
             if not clause(ctx, state):
                 break
         else:
             return outcome(ctx)
-    return flag.fallthrough(ctx)  # type: ignore[misc]
+    return body.fallthrough(ctx)
 
 
-def _check_prerequisites(flag: Flag, ctx: Context, state: EvalState) -> Evaluation | None:
+def _check_prerequisites(
+    flag: Flag, prerequisites: tuple[Prerequisite, ...], ctx: Context, state: EvalState
+) -> Evaluation | None:
     nested = flag.key != state.original_key
     if nested:
         state.prereq_stack.append(flag.key)
     try:
-        for prereq in flag.prerequisites:
+        for prereq in prerequisites:
             if prereq.key == state.original_key or prereq.key in state.prereq_stack:
                 raise MalformedFlag(f'prerequisite "{prereq.key}" makes a cycle')
             if not nested:

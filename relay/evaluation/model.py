@@ -122,27 +122,87 @@ class ContextTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class Flag:
-    key: str
-    version: int
-    deleted: bool
-    data: dict[str, Any] = field(repr=False, compare=False)  # canonical JSON
-    on: bool = False
-    client_side: bool = False
-    mobile: bool = True
-    track_events: bool = False
-    track_events_fallthrough: bool = False
-    rule_track_events: tuple[bool, ...] = ()
-    debug_events_until_date: int | float | None = None
+class FlagBody:
+    """What evaluation walks; compiled on load, or on first use for items relay wrote itself."""
+
     off_result: Evaluation = MALFORMED
     prerequisites: tuple[Prerequisite, ...] = ()
     user_targets: dict[str, Evaluation] = field(default_factory=dict, repr=False)
     context_targets: tuple[ContextTarget, ...] = ()
     rules: tuple[tuple[tuple[ClauseFn, ...], OutcomeFn], ...] = field(default=(), repr=False)
-    fallthrough: OutcomeFn | None = field(default=None, repr=False)
+    fallthrough: OutcomeFn = field(default=lambda ctx: MALFORMED, repr=False)
     variations: tuple[Any, ...] = field(default=(), repr=False)
     segment_keys: frozenset[str] = frozenset()  # segments any clause names (for change impact)
     needs_state: bool = False  # evaluation can reach other items (prerequisites, segments)
+    rule_track_events: tuple[bool, ...] = ()
+
+
+# A flag that could not be compiled (hand-edited data in Redis): every evaluation is MALFORMED_FLAG.
+BROKEN = FlagBody()
+
+
+class Flag:
+    """A flag: its header (what streams and filters need) and its compiled body."""
+
+    __slots__ = (
+        "_body",
+        "_compiler",
+        "client_side",
+        "data",
+        "debug_events_until_date",
+        "deleted",
+        "key",
+        "mobile",
+        "on",
+        "track_events",
+        "track_events_fallthrough",
+        "version",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        version: int,
+        deleted: bool,
+        data: dict[str, Any],
+        *,
+        on: bool = False,
+        client_side: bool = False,
+        mobile: bool = True,
+        track_events: bool = False,
+        track_events_fallthrough: bool = False,
+        debug_events_until_date: int | float | None = None,
+        body: FlagBody | None = None,
+        compiler: Callable[[], FlagBody] | None = None,
+    ) -> None:
+        self.key = key
+        self.version = version
+        self.deleted = deleted
+        self.data = data  # canonical JSON
+        self.on = on
+        self.client_side = client_side
+        self.mobile = mobile
+        self.track_events = track_events
+        self.track_events_fallthrough = track_events_fallthrough
+        self.debug_events_until_date = debug_events_until_date
+        self._body = body if body is not None or compiler is not None else BROKEN
+        self._compiler = compiler
+
+    @property
+    def body(self) -> FlagBody:
+        body = self._body
+        if body is None:
+            body = self._body = self._compiler()  # type: ignore[misc]
+            self._compiler = None
+        return body
+
+    @property
+    def compiled(self) -> bool:
+        return self._body is not None
+
+    def __repr__(self) -> str:
+        state = "deleted" if self.deleted else ("on" if self.on else "off")
+        return f"Flag({self.key!r}, version={self.version}, {state})"
 
 
 @dataclass(frozen=True, slots=True)

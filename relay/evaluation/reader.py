@@ -33,18 +33,34 @@ def is_int(value: Any) -> bool:
 
 
 class Reader:
-    """One JSON object at `path`; each getter validates one property."""
+    """One JSON object at a JSON path; each getter validates one property.
 
-    __slots__ = ("data", "path")
+    The path is kept as a link to the parent and built only when an error needs it: most items
+    are valid, and building a string per array element cost a fifth of a large load."""
 
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, dict):
-            raise ValidationError(path, f"expected an object, got {json_type(data)}")
+    __slots__ = ("_index", "_name", "_parent", "data")
+
+    def __init__(self, data: Any, path: str = "", *, parent: Reader | None = None, index: int = -1) -> None:
+        self._parent = parent
+        self._name = path
+        self._index = index
+        if type(data) is not dict:
+            raise ValidationError(self.path, f"expected an object, got {json_type(data)}")
         self.data: dict[str, Any] = data
-        self.path = path
+
+    @property
+    def path(self) -> str:
+        if self._parent is None:
+            return self._name
+        base = self._parent.at(self._name)
+        return base if self._index < 0 else f"{base}[{self._index}]"
+
+    def child(self, data: Any, name: str, index: int = -1) -> Reader:
+        return type(self)(data, name, parent=self, index=index)
 
     def at(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+        path = self.path
+        return f"{path}.{name}" if path and name else path or name
 
     def fail(self, name: str, reason: str) -> NoReturn:
         raise ValidationError(self.at(name), reason)
@@ -123,4 +139,46 @@ class Reader:
 
     def objects(self, name: str, *, required: bool = False) -> list[Reader]:
         items = self.req_list(name) if required else self.opt_list(name)
-        return [Reader(item, f"{self.at(name)}[{i}]") for i, item in enumerate(items)]
+        cls = type(self)
+        return [cls(item, name, parent=self, index=i) for i, item in enumerate(items)]
+
+
+class TrustedReader(Reader):
+    """For JSON that relay itself validated and wrote (items loaded back from Redis): the same
+    reads without the type tests. Anything unexpected still raises, and the caller then re-reads
+    the item with a validating Reader to report it properly."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, path: str = "", *, parent: Reader | None = None, index: int = -1) -> None:
+        self._parent = parent
+        self._name = path
+        self._index = index
+        self.data = data
+
+    def opt_str(self, name: str) -> str | None:
+        return self.data.get(name)
+
+    def req_str(self, name: str) -> str:
+        return self.data[name]  # type: ignore[no-any-return]
+
+    def opt_int(self, name: str) -> int | None:
+        return self.data.get(name)
+
+    def req_int(self, name: str) -> int:
+        return self.data[name]  # type: ignore[no-any-return]
+
+    def opt_number(self, name: str) -> int | float | None:
+        return self.data.get(name)
+
+    def opt_bool(self, name: str) -> bool:
+        return self.data.get(name) is True
+
+    def opt_dict(self, name: str) -> dict[str, Any] | None:
+        return self.data.get(name)
+
+    def opt_list(self, name: str) -> list[Any]:
+        return self.data.get(name) or []
+
+    def req_list(self, name: str) -> list[Any]:
+        return self.data[name]  # type: ignore[no-any-return]

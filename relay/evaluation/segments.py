@@ -10,7 +10,7 @@ from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket
 from relay.evaluation.compile import Builder, parse_flag, parse_header
 from relay.evaluation.model import Flag, Segment, SegmentRule
-from relay.evaluation.reader import Reader, json_type
+from relay.evaluation.reader import Reader, TrustedReader, json_type
 
 
 def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -22,13 +22,24 @@ def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, froze
     return tuple(out)
 
 
-def parse_segment(data: Any, *, path: str = "segment", strict: bool = True) -> Segment:
-    """Validate and compile one segment, or raise ValidationError naming the JSON path."""
-    r = Reader(data, path)
+def parse_segment(data: Any, *, path: str = "segment", strict: bool = True, trusted: bool = False) -> Segment:
+    """Validate and compile one segment, or raise ValidationError naming the JSON path.
+    `trusted`: as for `parse_flag`."""
+    if trusted:
+        try:
+            return _parse_segment(TrustedReader(data, path), strict=False, trusted=True)
+        except ValidationError:
+            raise
+        except Exception:  # hand-edited data: let the validating path explain it
+            pass
+    return _parse_segment(Reader(data, path), strict=strict, trusted=False)
+
+
+def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
     key, version, deleted = parse_header(r, "segment", strict)
     if deleted:
         return Segment(key, version, True, {"key": key, "version": version, "deleted": True})
-    b = Builder(strict)
+    b = Builder(strict, trusted=trusted)
     included = r.str_list("included")
     excluded = r.str_list("excluded")
     included_contexts = _segment_targets(r, "includedContexts", b)
@@ -51,22 +62,27 @@ def parse_segment(data: Any, *, path: str = "segment", strict: bool = True) -> S
     unbounded = r.opt_bool("unbounded")
     unbounded_kind = r.opt_str("unboundedContextKind")
     generation = r.opt_int("generation")
-    canonical = {
-        **r.data,
-        "key": key,
-        "version": version,
-        "included": included,
-        "excluded": excluded,
-        "includedContexts": [{**t} for t in r.opt_list("includedContexts")],
-        "excludedContexts": [{**t} for t in r.opt_list("excludedContexts")],
-        "rules": rules_canon,
-        "salt": salt,
-        "unbounded": unbounded,
-        "generation": generation,
-        "deleted": False,
-    }
-    for t in (*canonical["includedContexts"], *canonical["excludedContexts"]):
-        t["values"] = list(t["values"])
+    canonical = (
+        r.data
+        if trusted
+        else {
+            **r.data,
+            "key": key,
+            "version": version,
+            "included": included,
+            "excluded": excluded,
+            "includedContexts": [{**t} for t in r.opt_list("includedContexts")],
+            "excludedContexts": [{**t} for t in r.opt_list("excludedContexts")],
+            "rules": rules_canon,
+            "salt": salt,
+            "unbounded": unbounded,
+            "generation": generation,
+            "deleted": False,
+        }
+    )
+    if not trusted:
+        for t in (*canonical["includedContexts"], *canonical["excludedContexts"]):
+            t["values"] = list(t["values"])
     return Segment(
         key=key,
         version=version,
