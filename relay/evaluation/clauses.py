@@ -141,9 +141,15 @@ def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
 
     def match(ctx: Context, state: EvalState) -> bool:
         segments = state.segments
+        memo = state.memo
         for key in keys:
             segment = segments.get(key)
-            if segment is not None and state.segment_matches(segment, ctx):
+            if segment is None:
+                continue
+            hit = None if memo is None else memo.get(segment)  # known for this context already
+            if hit is None:
+                hit = state.segment_matches(segment, ctx)
+            if hit:
                 return not negate
         return negate
 

@@ -14,6 +14,7 @@ from relay.evaluation.model import (
     USER_NOT_SPECIFIED,
     Evaluation,
     Flag,
+    FlagBody,
     MalformedFlag,
     Prerequisite,
     Segment,
@@ -43,11 +44,21 @@ class Snapshot:
 
     def evaluate_all(self, context: Context, include: Callable[[Flag], bool] | None = None) -> dict[str, Evaluation]:
         """Every live flag for one context (what a browser asks for), optionally filtered."""
-        return {
-            key: evaluate(flag, context, self)
-            for key, flag in self.flags.items()
-            if not flag.deleted and (include is None or include(flag))
-        }
+        memo: dict[Segment, bool] = {}  # segment membership is the same for every flag
+        state = EvalState(self, "", memo)  # one state, reset per flag, rather than one each
+        out: dict[str, Evaluation] = {}
+        for key, flag in self.flags.items():
+            if flag.deleted or (include is not None and not include(flag)):
+                continue
+            body = flag._body or flag.body
+            if body.needs_state:
+                state.original_key = key
+                state.prereqs_seen = 0
+                state.big_segments_status = None
+                out[key] = _run(flag, body, context, state)
+            else:
+                out[key] = _run(flag, body, context, _NO_STATE)
+        return out
 
 
 class EvalState:
@@ -56,6 +67,7 @@ class EvalState:
     __slots__ = (
         "big_segments_status",
         "flags",
+        "memo",
         "original_key",
         "prereq_stack",
         "prereqs_seen",
@@ -63,7 +75,8 @@ class EvalState:
         "segments",
     )
 
-    def __init__(self, snapshot: Snapshot, original_key: str) -> None:
+    def __init__(self, snapshot: Snapshot, original_key: str, memo: dict[Segment, bool] | None = None) -> None:
+        self.memo = memo
         self.flags = snapshot.flags
         self.segments = snapshot.segments
         self.original_key = original_key
@@ -85,6 +98,16 @@ class EvalState:
             # No membership store: fall through to the rules, without the include/exclude lists.
             self.big_segments_status = BIG_SEGMENTS_NOT_CONFIGURED
             return self._segment_rules_match(segment, ctx)
+        if self.memo is not None and not segment.segment_keys:
+            # A segment without nested segments is a pure function of the context: remember it
+            # for the rest of this context's flags.
+            hit = self.memo.get(segment)
+            if hit is None:
+                hit = self.memo[segment] = self._lists_or_rules(segment, ctx)
+            return hit
+        return self._lists_or_rules(segment, ctx)
+
+    def _lists_or_rules(self, segment: Segment, ctx: Context) -> bool:
         user = ctx.by_kind.get(DEFAULT_KIND)
         if user is not None and user.key in segment.included:
             return True
@@ -126,14 +149,19 @@ def _any_rule_matches(segment: Segment, ctx: Context, state: EvalState) -> bool:
 _NO_STATE = EvalState(Snapshot({}, {}), "")
 
 
-def evaluate(flag: Flag, context: Context, snapshot: Snapshot) -> Evaluation:
-    """Evaluate one flag for one valid context."""
+def evaluate(flag: Flag, context: Context, snapshot: Snapshot, memo: dict[Segment, bool] | None = None) -> Evaluation:
+    """Evaluate one flag for one valid context (`memo`: segment memberships already known)."""
     # Flags that reference no other item need no bookkeeping; their clauses never read the state.
     body = flag.body
-    state = EvalState(snapshot, flag.key) if body.needs_state else _NO_STATE
+    return _run(flag, body, context, EvalState(snapshot, flag.key, memo) if body.needs_state else _NO_STATE)
+
+
+def _run(flag: Flag, body: FlagBody, context: Context, state: EvalState) -> Evaluation:
     try:
-        result = _evaluate(flag, context, state)
+        result = _evaluate(flag, body, context, state)
     except MalformedFlag:
+        state.prereq_stack.clear()  # a reused state must start the next flag empty
+        state.segment_stack.clear()
         seen = state.prereqs_seen
         return malformed(tuple(p.key for p in body.prerequisites[:seen])) if seen else MALFORMED
     if state.big_segments_status is not None:
@@ -141,10 +169,7 @@ def evaluate(flag: Flag, context: Context, snapshot: Snapshot) -> Evaluation:
     return result
 
 
-def _evaluate(flag: Flag, ctx: Context, state: EvalState) -> Evaluation:
-    body = flag._body
-    if body is None:
-        body = flag.body
+def _evaluate(flag: Flag, body: FlagBody, ctx: Context, state: EvalState) -> Evaluation:
     if not flag.on:
         return body.off_result
     if body.prerequisites:
@@ -185,7 +210,7 @@ def _check_prerequisites(
             prereq_flag = state.flags.get(prereq.key)
             if prereq_flag is None or prereq_flag.deleted:
                 return prereq.failed
-            result = _evaluate(prereq_flag, ctx, state)
+            result = _evaluate(prereq_flag, prereq_flag.body, ctx, state)
             # An off prerequisite fails whatever its off variation is.
             if not prereq_flag.on or result.variation != prereq.variation:
                 return prereq.failed

@@ -212,7 +212,7 @@ class SegmentRule:
     bucket: Callable[[Context], float] | None  # bucket value for weighted rules
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity hashing: segments key per-request memos
 class Segment:
     key: str
     version: int
