@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/relay eval --flags demo --context '{"kind": "user", "key": "zed", "userType": "student", "device": {"platform": "web"}}'
+	$(BIN)/relay serve
 
 test: $(STAMP)
 	$(BIN)/ruff check relay tests loadtests

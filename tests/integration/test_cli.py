@@ -133,3 +133,41 @@ def test_embedded_redis_with_demo_is_started_reused_and_stopped(
         assert json.loads(relay(["env", "list", "--json"], env).output)[0]["client_side_id"] == creds["client_side_id"]
     finally:
         EmbeddedRedis(tmp_path / "data").stop()
+
+
+def test_serve_keeps_a_node_current_and_drains_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "RELAY_DATA_DIR": str(tmp_path / "data"), "RELAY_VERSION_CHECK_INTERVAL": "0.2"}
+    env.pop("RELAY_REDIS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        output = b""
+        assert proc.stdout is not None
+        while b"relay node running" not in output and time.monotonic() < deadline:
+            output += proc.stdout.readline()
+        assert b'"ready": true' in output, output.decode()
+        toggled = relay(
+            ["flags", "toggle", "new-search", "--off", "--env", "demo"], {"RELAY_DATA_DIR": str(tmp_path / "data")}
+        )
+        assert toggled.exit_code == 0, toggled.output
+        while b"flag new-search v2" not in output and time.monotonic() < deadline:
+            output += proc.stdout.readline()
+        assert b"flag new-search v2" in output
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 0, rest.decode()
+    assert b"stopped the embedded redis-server" in rest
+    assert not EmbeddedRedis(tmp_path / "data").running()
