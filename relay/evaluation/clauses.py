@@ -79,8 +79,9 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
                 if type(value) is not dict:
                     return False
                 value = value.get(name)
-            return _test_value(value, test, negate)
+            return attribute_verdict(value, test, negate)
 
+        match_path.inline = ("path", kind, ref.components, string_set(op, values), test, negate)  # type: ignore[attr-defined]
         return match_path
 
     strings = string_set(op, values)
@@ -93,11 +94,13 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
             value = single.attrs.get(first)
             if type(value) is str:
                 return (value in strings) is not negate
-            return _test_value(value, test, negate)
+            return attribute_verdict(value, test, negate)
 
+        match_strings.inline = ("strings", kind, first, strings, test, negate)  # type: ignore[attr-defined]
         return match_strings
 
-    # The common case, a top-level attribute, without the path walk.
+    # The common case, a top-level attribute, without the path walk. (The body of attribute_verdict is
+    # repeated here, and inlined again by codegen: one call less on the hottest path.)
     def match(ctx: Context, state: EvalState) -> bool:
         single = ctx.by_kind.get(kind)
         if single is None:
@@ -112,10 +115,12 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
             return negate
         return test(value) is not negate
 
+    match.inline = ("test", kind, first, None, test, negate)  # type: ignore[attr-defined]
     return match
 
 
-def _test_value(value: Any, test: Test, negate: bool) -> bool:
+def attribute_verdict(value: Any, test: Test, negate: bool) -> bool:
+    """A clause's verdict on an attribute value (None: absent)."""
     if value is None:  # a missing attribute never matches, even negated
         return False
     if type(value) is list:
@@ -162,6 +167,7 @@ def compile_bucket(
     """LaunchDarkly's bucket in [0, 1] for a context; -1 when the context lacks the kind."""
     kind = context_kind or DEFAULT_KIND
     prefix = f"{seed}." if seed is not None else f"{item_key}.{salt}."
+    prefix_hash = hashlib.sha1(prefix.encode(), usedforsecurity=False)
     components = None if bucket_by is None else bucket_by.components
     error = None if bucket_by is None else bucket_by.error
 
@@ -180,8 +186,9 @@ def compile_bucket(
             if t is not int:  # only strings and integers are bucketable; anything else is bucket 0
                 return 0.0
             value = str(value)
-        digest = hashlib.sha1((prefix + value).encode("utf-8"), usedforsecurity=False).digest()
+        h = prefix_hash.copy()  # continuing a hash of the constant prefix: ~2x faster than hashing it all
+        h.update(value.encode())
         # The first 15 hex digits of the SHA-1 are its top 60 bits.
-        return (int.from_bytes(digest[:8], "big") >> 4) / _LONG_SCALE
+        return (int.from_bytes(h.digest()[:8], "big") >> 4) / _LONG_SCALE
 
     return bucket

@@ -14,6 +14,7 @@ from typing import Any
 from relay.errors import ValidationError
 from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket, compile_clause
+from relay.evaluation.codegen import compile_rules
 from relay.evaluation.context import kind_error
 from relay.evaluation.model import (
     BROKEN,
@@ -111,7 +112,9 @@ class Builder:
         if variation is not None:
             self.check_index(r, "variation", variation)
             fixed = self.result(variation, reason, prereqs)
-            return (lambda ctx: fixed), {**data}
+            outcome = lambda ctx: fixed  # noqa: E731 - it carries the constant for codegen too
+            outcome.fixed = fixed  # type: ignore[attr-defined]
+            return outcome, {**data}
         if rollout_data is None:
             if self.strict:
                 raise ValidationError(r.path, "needs a variation or a rollout")
@@ -323,7 +326,7 @@ def _parse_flag(r: Reader, *, strict: bool, trusted: bool) -> Flag:
         prerequisites=tuple(prerequisites),
         user_targets=user_targets,
         context_targets=context_targets,
-        rules=tuple(rules),
+        rules=compile_rules(key, rules),
         fallthrough=fallthrough,
         variations=variations,
         segment_keys=frozenset(b.segment_keys),

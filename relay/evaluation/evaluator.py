@@ -186,12 +186,10 @@ def _evaluate(flag: Flag, body: FlagBody, ctx: Context, state: EvalState) -> Eva
         single = ctx.by_kind.get(target.kind)
         if single is not None and single.key in target.values:
             return target.result
-    for clauses, outcome in body.rules:
-        for clause in clauses:
-            if not clause(ctx, state):
-                break
-        else:
-            return outcome(ctx)
+    if body.rules is not None:
+        hit = body.rules(ctx, state)
+        if hit is not None:
+            return hit
     return body.fallthrough(ctx)
 
 

@@ -129,7 +129,7 @@ class FlagBody:
     prerequisites: tuple[Prerequisite, ...] = ()
     user_targets: dict[str, Evaluation] = field(default_factory=dict, repr=False)
     context_targets: tuple[ContextTarget, ...] = ()
-    rules: tuple[tuple[tuple[ClauseFn, ...], OutcomeFn], ...] = field(default=(), repr=False)
+    rules: Callable[[Context, EvalState], Evaluation | None] | None = field(default=None, repr=False)
     fallthrough: OutcomeFn = field(default=lambda ctx: MALFORMED, repr=False)
     variations: tuple[Any, ...] = field(default=(), repr=False)
     segment_keys: frozenset[str] = frozenset()  # segments any clause names (for change impact)
