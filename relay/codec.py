@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,9 +19,11 @@ def loads(data: bytes | str, *, what: str = "body") -> Any:
         raise ValidationError(what, f"invalid JSON: {e}") from None
 
 
-def dumps(value: Any, *, pretty: bool = False, sort_keys: bool = False) -> bytes:
+def dumps(
+    value: Any, *, pretty: bool = False, sort_keys: bool = False, default: Callable[[Any], Any] | None = None
+) -> bytes:
     option = (orjson.OPT_INDENT_2 if pretty else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(value, option=option or None)
+    return orjson.dumps(value, option=option or None, default=default)
 
 
 def evaluation_detail(result: Evaluation) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import signal
 
 import click
 
+from relay import logs
 from relay.cli.common import echo_json, fail, open_storage, settings
 from relay.embedded import EmbeddedRedis
 from relay.errors import RelayError
@@ -57,7 +58,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     and stopped again when the node exits, if this command started it.
     """
     s = settings().replace(host=host, port=port, workers=workers)
-    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(s.log_level, s.log_format)
     log = logging.getLogger("relay.serve")
     embedded = EmbeddedRedis(s.data_dir) if s.embedded else None
     started = embedded.start() if embedded else False
