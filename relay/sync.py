@@ -75,6 +75,7 @@ class Sync:
         self.listeners: list[ChangeListener] = [on_change] if on_change else []
         self.rulesets: dict[str, Ruleset] = {}
         self.environments: dict[str, Environment] = {}
+        self.env_generation = 0  # bumped whenever an environment record changes
         self.loaded = asyncio.Event()  # set once every environment has been loaded
         self.connected = False
         self.resyncs = 0
@@ -196,6 +197,7 @@ class Sync:
             logger.error("ignoring a malformed environment record: %s", e)
             return None
         self.environments[env.key] = env
+        self.env_generation += 1
         return env.key
 
     async def resync(self, env: str) -> list[Change]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 
 import click
+import uvicorn
 
 from relay import logs
-from relay.cli.common import echo_json, fail, open_storage, settings
+from relay.app import create_app
+from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
+from relay.config import Settings, redact_url
 from relay.embedded import EmbeddedRedis
 from relay.errors import RelayError
-from relay.ruleset import Change
-from relay.sync import Sync
 
 
 @click.group("config")
@@ -48,52 +51,45 @@ def redis_stop() -> None:
 
 
 @click.command("serve")
-@click.option("--host", help="Address to listen on (default from settings).")
-@click.option("--port", type=int, help="Port (default from settings).")
-@click.option("--workers", type=int, help="Worker processes.")
+@click.option("--host", help="Address to listen on (default from settings: 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default from settings: 8030).")
+@click.option("--workers", type=int, help="Worker processes, each with its own Redis subscriber and rulesets.")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Run a relay node: load every environment from Redis and keep it current.
+    """Run a relay node: the SDK-facing HTTP server, kept current from Redis.
 
     With the embedded Redis, it is started if needed (with the demo environment on first start)
-    and stopped again when the node exits, if this command started it.
+    and stopped again when the node exits, if this command started it. SIGTERM drains: stop
+    accepting, end streams, exit.
     """
     s = settings().replace(host=host, port=port, workers=workers)
     logs.configure(s.log_level, s.log_format)
     log = logging.getLogger("relay.serve")
     embedded = EmbeddedRedis(s.data_dir) if s.embedded else None
     started = embedded.start() if embedded else False
-
-    def report(env: str, changes: list[Change]) -> None:
-        log.info("%s: %s", env, ", ".join(f"{c.kind} {c.key} v{c.item.version}" for c in changes))
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)  # drain like Ctrl-C
-        async with open_storage(s) as storage:
-            sync = Sync(
-                storage,
-                version_check_interval=s.version_check_interval,
-                reconnect_max_delay=s.reconnect_max_delay,
-                on_change=report,
-            )
-            runner = asyncio.create_task(sync.run())
-            await sync.loaded.wait()
-            echo_json(sync.status())
-            log.info("relay node running; change flags with `relay flags toggle KEY --off --env ENV`")
-            try:
-                await runner
-            finally:
-                runner.cancel()
-
+    url = redis_url(s)
+    # uvicorn drains on SIGTERM/SIGINT and then re-raises the signal; make that a clean exit, so
+    # the embedded Redis is stopped below and process managers see status 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        asyncio.run(main())
+        asyncio.run(_check_and_seed(s))
+        log.info("relay listening on http://%s:%d (Redis %s)", s.host, s.port, redact_url(url))
+        options = {"host": s.host, "port": s.port, "log_config": None, "loop": "uvloop", "http": "httptools"}
+        if s.workers > 1:
+            os.environ["RELAY_REDIS_URL"] = url  # the workers read their settings from the environment
+            uvicorn.run("relay.app:app_from_environment", factory=True, workers=s.workers, **options)
+        else:
+            uvicorn.run(create_app(s, redis_url=url), **options)
     except RelayError as e:
         fail(e)
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except KeyboardInterrupt:
         pass
     finally:
         if started and embedded is not None:
             embedded.stop()
             log.info("stopped the embedded redis-server (data kept in %s)", embedded.dir)
+
+
+async def _check_and_seed(s: Settings) -> None:
+    """Fail fast if Redis is unreachable, and create the demo environment on a fresh embedded Redis."""
+    async with open_storage(s):
+        pass

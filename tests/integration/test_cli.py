@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,39 +136,32 @@ def test_embedded_redis_with_demo_is_started_reused_and_stopped(
         EmbeddedRedis(tmp_path / "data").stop()
 
 
-def test_serve_keeps_a_node_current_and_drains_on_sigterm(tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+def test_serve_on_the_embedded_redis_serves_the_demo_and_drains_on_sigterm(tmp_path: Path) -> None:
+    import urllib.request
 
-    env = {**os.environ, "RELAY_DATA_DIR": str(tmp_path / "data"), "RELAY_VERSION_CHECK_INTERVAL": "0.2"}
-    env.pop("RELAY_REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    from tests.integration.relay_process import RelayProcess
+
+    node = RelayProcess("", tmp_path, data_dir=str(tmp_path / "data"))
+    node.redis_url = ""  # unset: the embedded Redis
+    node.start()
     try:
-        deadline = time.monotonic() + 20
-        output = b""
-        assert proc.stdout is not None
-        while b"relay node running" not in output and time.monotonic() < deadline:
-            output += proc.stdout.readline()
-        assert b'"ready": true' in output, output.decode()
-        toggled = relay(
-            ["flags", "toggle", "new-search", "--off", "--env", "demo"], {"RELAY_DATA_DIR": str(tmp_path / "data")}
-        )
-        assert toggled.exit_code == 0, toggled.output
-        while b"flag new-search v2" not in output and time.monotonic() < deadline:
-            output += proc.stdout.readline()
-        assert b"flag new-search v2" in output
+        creds = json.loads((tmp_path / "data" / "demo-credentials.json").read_text())
+        env = {"RELAY_DATA_DIR": str(tmp_path / "data")}
+        assert relay(["flags", "toggle", "new-search", "--off", "--env", "demo"], env).exit_code == 0
+
+        def served_on() -> bool:
+            request = urllib.request.Request(
+                f"{node.url}/sdk/latest-flags/new-search", headers={"Authorization": creds["sdk_key"]}
+            )
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return bool(json.loads(r.read())["on"])
+
+        deadline = time.monotonic() + 10
+        while served_on() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not served_on()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rest = proc.communicate(timeout=20)[0]
-    assert proc.returncode == 0, rest.decode()
-    assert b"stopped the embedded redis-server" in rest
+        assert node.stop() == 0
+    log = node.log.read_text()
+    assert "stopped the embedded redis-server" in log, log
     assert not EmbeddedRedis(tmp_path / "data").running()

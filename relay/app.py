@@ -1,0 +1,80 @@
+"""The composition root: `create_app(settings)` builds Redis, sync, hub and routes; nothing is global."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relay.config import Settings, load_settings
+from relay.errors import RelayError
+from relay.hub import Hub
+from relay.payloads import change_events
+from relay.ruleset import Change
+from relay.server import ops, sdk
+from relay.server.node import Node
+from relay.storage import Storage, connect
+from relay.sync import Sync
+
+logger = logging.getLogger(__name__)
+
+
+async def _relay_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RelayError)
+    return JSONResponse({"code": exc.code, "message": str(exc)}, status_code=exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"code": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
+    hub = Hub()
+
+    def on_change(env: str, changes: list[Change]) -> None:
+        for change in changes:
+            all_event, flags_event = change_events(change)
+            hub.publish(env, "all", change.version, all_event)
+            if flags_event is not None:
+                hub.publish(env, "flags", change.version, flags_event)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        url = redis_url or settings.redis_url
+        storage = Storage(connect(settings, url), settings.redis_prefix, audit_max=settings.audit_max_entries)
+        sync = Sync(
+            storage,
+            version_check_interval=settings.version_check_interval,
+            reconnect_max_delay=settings.reconnect_max_delay,
+            on_change=on_change,
+        )
+        app.state.node = Node(settings, sync, hub)
+        task = asyncio.create_task(sync.run())
+        try:
+            try:  # start serving once loaded, or after a while without Redis (then /readyz says 503)
+                await asyncio.wait_for(asyncio.shield(sync.loaded.wait()), 10)
+            except TimeoutError:
+                logger.warning("Redis not loaded after 10 s; serving, not ready")
+            yield
+        finally:
+            hub.close_all()
+            task.cancel()
+            await storage.close()
+
+    return Starlette(
+        routes=[*sdk.routes, *ops.routes],
+        lifespan=lifespan,
+        exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
+    )
+
+
+def app_from_environment() -> Starlette:
+    """For `uvicorn --factory` with several workers: settings from the file and RELAY_* variables."""
+    return create_app(load_settings())

@@ -1,0 +1,47 @@
+"""Credentials from requests: which environment a server-side SDK key or mobile key belongs to."""
+
+from __future__ import annotations
+
+import time
+
+from relay.environments import Environment, hash_key
+
+
+def credential(header: str | None) -> str | None:
+    """The key in an Authorization header: raw (LaunchDarkly SDKs), `api_key K` or `Bearer K`."""
+    if not header:
+        return None
+    header = header.strip()
+    for prefix in ("api_key ", "Bearer ", "bearer "):
+        if header.startswith(prefix):
+            header = header[len(prefix) :].strip()
+    return header or None
+
+
+class KeyIndex:
+    """Environment by secret-key hash, rebuilt when the environments change.
+
+    Lookup is by SHA-256 of the presented key: a dict probe on a hash reveals nothing about the key
+    through timing, and the matched credential is then compared in constant time with its expiry."""
+
+    def __init__(self) -> None:
+        self._generation = -1
+        self._by_hash: dict[tuple[str, str], Environment] = {}
+
+    def rebuild(self, environments: dict[str, Environment], generation: int) -> None:
+        if generation == self._generation:
+            return
+        index: dict[tuple[str, str], Environment] = {}
+        for env in environments.values():
+            for kind, creds in (("sdk", env.sdk_keys), ("mobile", env.mobile_keys)):
+                for cred in creds:
+                    index[(kind, cred.hash)] = env
+        self._by_hash = index
+        self._generation = generation
+
+    def find(self, kind: str, key: str, now_ms: int | None = None) -> Environment | None:
+        env = self._by_hash.get((kind, hash_key(key)))
+        if env is None:
+            return None
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        return env if env.accepts(kind, key, now_ms) else None

@@ -1,0 +1,84 @@
+"""Operations routes: liveness, readiness, per-environment status, Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from relay.server.node import Node, node_of
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready once every environment has been loaded (stale rulesets still serve, so still ready)."""
+    sync = node_of(request).sync
+    ready = sync.loaded.is_set() and all(rs.ready for rs in sync.rulesets.values())
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+
+async def status(request: Request) -> Response:
+    node = node_of(request)
+    out = node.sync.status()
+    for env, info in out["environments"].items():
+        info["connections"] = {kind: node.hub.count(env, kind) for kind in ("all", "flags")}
+    out["events_sent"] = node.hub.events_sent
+    out["slow_clients_dropped"] = node.hub.dropped
+    return JSONResponse(out)
+
+
+class _Collector:
+    """Reads the node's state at scrape time: nothing to keep in step on the hot path."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[Metric]:
+        node, now = self.node, time.time()
+        conns = GaugeMetricFamily("relay_stream_connections", "Open stream connections", labels=["env", "kind"])
+        version = GaugeMetricFamily("relay_data_version", "Data version held in memory", labels=["env"])
+        stale = GaugeMetricFamily("relay_stale_seconds", "Seconds since Redis was lost (0: connected)", labels=["env"])
+        for env, rs in node.sync.rulesets.items():
+            for kind in ("all", "flags"):
+                conns.add_metric([env, kind], node.hub.count(env, kind))
+            version.add_metric([env], rs.version)
+            stale.add_metric([env], 0 if rs.stale_since is None else now - rs.stale_since)
+        yield conns
+        yield version
+        yield stale
+        yield CounterMetricFamily(
+            "relay_events_sent", "Stream events queued to connections", value=node.hub.events_sent
+        )
+        yield CounterMetricFamily(
+            "relay_slow_clients_dropped", "Streams dropped for falling behind", value=node.hub.dropped
+        )
+        yield CounterMetricFamily("relay_resyncs", "Full reloads of an environment", value=node.sync.resyncs)
+        yield GaugeMetricFamily(
+            "relay_redis_connected", "1 while the subscriber is connected", value=int(node.sync.connected)
+        )
+
+
+async def metrics(request: Request) -> Response:
+    node = node_of(request)
+    registry = getattr(node, "_registry", None)
+    if registry is None:
+        registry = CollectorRegistry()
+        registry.register(_Collector(node))  # type: ignore[arg-type]
+        node._registry = registry  # type: ignore[attr-defined]
+    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/status", status),
+    Route("/metrics", metrics),
+]

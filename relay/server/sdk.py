@@ -1,0 +1,122 @@
+"""Server-side SDK routes (LaunchDarkly's FDv1): the `/all` and `/flags` streams, and polling.
+
+Authorized by the environment's SDK key in `Authorization`. A stream sends `put` on connect, then
+every change in data-version order as pre-encoded `patch`/`delete` events, and a comment line as a
+heartbeat when idle. The body is chunked (uvicorn does so when no length is set), which the Python
+SDK needs to see events as they come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from relay.errors import NotFoundError
+from relay.hub import Connection
+from relay.payloads import HEARTBEAT, item_json
+from relay.server.node import Node, node_of
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def _events(node: Node, conn: Connection, first: bytes, since: int) -> AsyncIterator[bytes]:
+    heartbeat = node.settings.heartbeat_interval
+    try:
+        yield first
+        while True:
+            try:
+                async with asyncio.timeout(heartbeat):
+                    version, data = await conn.queue.get()
+            except TimeoutError:
+                yield HEARTBEAT
+                continue
+            if version < 0:  # dropped (too slow) or shutting down: the SDK reconnects for a fresh put
+                return
+            if version > since:  # already in the put otherwise
+                yield data
+    finally:
+        node.hub.unsubscribe(conn)
+
+
+def _stream(request: Request, kind: str) -> Response:
+    node = node_of(request)
+    env = node.environment_for(request, "sdk")
+    rs = node.ruleset(env)
+    conn = node.hub.subscribe(env.key, kind)  # before the put: no change can fall in between
+    first = node.payloads.put_all(rs) if kind == "all" else node.payloads.put_flags(rs)
+    return StreamingResponse(
+        _events(node, conn, first, rs.version), media_type="text/event-stream", headers=STREAM_HEADERS
+    )
+
+
+async def stream_all(request: Request) -> Response:
+    return _stream(request, "all")
+
+
+async def stream_flags(request: Request) -> Response:
+    return _stream(request, "flags")
+
+
+def _etag(env: str, version: int, what: str) -> str:
+    digest = hashlib.sha1(f"{env}:{version}:{what}".encode(), usedforsecurity=False).hexdigest()[:16]
+    return f'"relay-{digest}"'
+
+
+def _polled(request: Request, what: str, body: bytes, env: str, version: int) -> Response:
+    etag = _etag(env, version, what)
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=0"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def latest_all(request: Request) -> Response:
+    node = node_of(request)
+    env = node.environment_for(request, "sdk")
+    rs = node.ruleset(env)
+    return _polled(request, "all", node.payloads.all_data(rs), env.key, rs.version)
+
+
+async def latest_flags(request: Request) -> Response:
+    node = node_of(request)
+    env = node.environment_for(request, "sdk")
+    rs = node.ruleset(env)
+    return _polled(request, "flags", node.payloads.flags_map(rs), env.key, rs.version)
+
+
+async def _one(request: Request, kind: str) -> Response:
+    node = node_of(request)
+    env = node.environment_for(request, "sdk")
+    rs = node.ruleset(env)
+    key = request.path_params["key"]
+    item = (rs.flags if kind == "flag" else rs.segments).get(key)
+    if item is None or item.deleted:
+        raise NotFoundError(f'no {kind} "{key}"')
+    return _polled(request, f"{kind}:{key}:{item.version}", item_json(item.data), env.key, rs.version)
+
+
+async def latest_flag(request: Request) -> Response:
+    return await _one(request, "flag")
+
+
+async def latest_segment(request: Request) -> Response:
+    return await _one(request, "segment")
+
+
+async def not_allowed(request: Request) -> Response:
+    return JSONResponse({"code": "method_not_allowed", "message": f"{request.method} is not allowed here"}, 405)
+
+
+routes = [
+    Route("/all", stream_all, methods=["GET"]),
+    Route("/flags", stream_flags, methods=["GET"]),
+    Route("/sdk/latest-all", latest_all, methods=["GET"]),
+    Route("/sdk/latest-flags", latest_flags, methods=["GET"]),
+    Route("/sdk/latest-flags/{key}", latest_flag, methods=["GET"]),
+    Route("/sdk/latest-segments/{key}", latest_segment, methods=["GET"]),
+]

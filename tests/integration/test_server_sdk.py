@@ -1,0 +1,153 @@
+"""The real LaunchDarkly server-side SDK against a real relay node, streaming and polling."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ldclient
+import pytest
+from click.testing import CliRunner
+from ldclient.config import Config
+from ldclient.context import Context as SDKContext
+
+from relay.cli import main
+from relay.demo import demo_document
+from relay.evaluation import Snapshot, parse_context, parse_items
+from tests.integration.helpers import run_async, storage_for
+from tests.integration.redis_server import RedisServer
+from tests.integration.relay_process import RelayProcess
+
+CONTEXTS = [
+    {"kind": "user", "key": f"user-{i}", "userType": "student" if i % 3 == 0 else "pro", "email": f"u{i}@example.com"}
+    for i in range(40)
+] + [{"kind": "multi", "user": {"key": "ann", "device": {"platform": "web"}}, "org": {"key": "acme"}}]
+
+
+@pytest.fixture
+def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[RelayProcess, dict[str, str]]]:
+    from relay.admin import Admin
+
+    async def setup() -> dict[str, str]:
+        admin = Admin(storage_for(redis_server.url), actor="test")
+        _, secrets = await admin.create_environment("prod")
+        await admin.import_items("prod", demo_document())
+        return secrets
+
+    secrets = run_async(setup())
+    relay = RelayProcess(redis_server.url, tmp_path / "relay", heartbeat_interval="1").start()
+    yield relay, secrets
+    relay.stop()
+
+
+def toggle(redis_url: str, key: str, on: bool) -> None:
+    result = CliRunner().invoke(
+        main, ["flags", "toggle", key, "--on" if on else "--off", "--env", "prod"], env={"RELAY_REDIS_URL": redis_url}
+    )
+    assert result.exit_code == 0, result.output
+
+
+def client_for(relay: RelayProcess, sdk_key: str, *, stream: bool) -> ldclient.LDClient:
+    config = Config(
+        sdk_key, base_uri=relay.url, stream_uri=relay.url, events_uri=relay.url, stream=stream, send_events=False
+    )
+    client = ldclient.LDClient(config, start_wait=10)
+    assert client.is_initialized()
+    return client
+
+
+def wait_for(check: Any, timeout: float = 10) -> float:
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def test_streaming_sdk_evaluates_like_relay_and_sees_the_kill_switch(
+    node: tuple[RelayProcess, dict[str, str]], redis_server: RedisServer
+) -> None:
+    relay, secrets = node
+    client = client_for(relay, secrets["sdk_key"], stream=True)
+    try:
+        flags, segments = parse_items(demo_document(), default_version=1)
+        snapshot = Snapshot(flags, segments)
+        for ctx in CONTEXTS:
+            for key in flags:
+                sdk = client.variation_detail(key, SDKContext.from_dict(ctx), "default")
+                ours = snapshot.evaluate(key, parse_context(ctx))
+                assert (sdk.value, sdk.variation_index, sdk.reason) == (
+                    ours.value,
+                    ours.variation,
+                    ours.reason.to_dict(),
+                )
+        user = SDKContext.from_dict(CONTEXTS[1])
+        assert client.variation("checkout-kill-switch", user, None) is True
+        toggle(redis_server.url, "checkout-kill-switch", False)
+        seconds = wait_for(lambda: client.variation("checkout-kill-switch", user, None) is False)
+        assert seconds < 5
+        toggle(redis_server.url, "checkout-kill-switch", True)
+        wait_for(lambda: client.variation("checkout-kill-switch", user, None) is True)
+    finally:
+        client.close()
+
+
+def test_polling_sdk_sees_the_kill_switch(
+    node: tuple[RelayProcess, dict[str, str]], redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay, secrets = node
+    # The SDK polls at most every 30 s; the test shortens its interval, nothing else.
+    monkeypatch.setattr(Config, "poll_interval", property(lambda self: 0.5))
+    client = client_for(relay, secrets["sdk_key"], stream=False)
+    try:
+        user = SDKContext.from_dict(CONTEXTS[0])
+        assert client.variation("checkout-kill-switch", user, None) is True
+        toggle(redis_server.url, "checkout-kill-switch", False)
+        wait_for(lambda: client.variation("checkout-kill-switch", user, None) is False)
+    finally:
+        client.close()
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def test_polling_routes_etags_and_auth(node: tuple[RelayProcess, dict[str, str]], redis_server: RedisServer) -> None:
+    relay, secrets = node
+    auth = {"Authorization": secrets["sdk_key"]}
+    status, headers, body = _get(f"{relay.url}/sdk/latest-all", auth)
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    doc = json.loads(body)
+    assert set(doc) == {"flags", "segments"} and "checkout-kill-switch" in doc["flags"]
+    assert _get(f"{relay.url}/sdk/latest-all", {**auth, "If-None-Match": headers["etag"]})[0] == 304
+    assert _get(f"{relay.url}/sdk/latest-all", {"Authorization": f"api_key {secrets['sdk_key']}"})[0] == 200
+    status, _, body = _get(f"{relay.url}/sdk/latest-flags/new-search", auth)
+    assert status == 200 and json.loads(body)["key"] == "new-search"
+    assert _get(f"{relay.url}/sdk/latest-flags/nope", auth)[0] == 404
+    assert json.loads(_get(f"{relay.url}/sdk/latest-segments/beta-testers", auth)[2])["included"] == ["ann", "bob"]
+    assert set(json.loads(_get(f"{relay.url}/sdk/latest-flags", auth)[2])) == set(doc["flags"])
+    for bad in ({}, {"Authorization": "sdk-nope"}, {"Authorization": secrets["mobile_key"]}):
+        status, _, body = _get(f"{relay.url}/sdk/latest-all", bad)
+        assert status == 401 and json.loads(body)["code"] == "unauthorized"
+    toggle(redis_server.url, "new-search", False)
+    wait_for(lambda: _get(f"{relay.url}/sdk/latest-all", {**auth, "If-None-Match": headers["etag"]})[0] == 200)
+
+
+def test_health_status_and_metrics(node: tuple[RelayProcess, dict[str, str]]) -> None:
+    relay, _ = node
+    assert _get(f"{relay.url}/healthz", {})[0] == 200
+    assert json.loads(_get(f"{relay.url}/readyz", {})[2]) == {"ready": True}
+    status = json.loads(_get(f"{relay.url}/status", {})[2])
+    assert status["connected"] and status["environments"]["prod"]["flags"] == 5
+    metrics = _get(f"{relay.url}/metrics", {})[2].decode()
+    assert 'relay_data_version{env="prod"} 6.0' in metrics and "relay_redis_connected 1.0" in metrics
