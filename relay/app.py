@@ -17,7 +17,7 @@ from relay.errors import RelayError
 from relay.hub import Hub
 from relay.payloads import change_events
 from relay.ruleset import Change
-from relay.server import ops, sdk
+from relay.server import client, ops, sdk
 from relay.server.node import Node
 from relay.storage import Storage, connect
 from relay.sync import Sync
@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             await storage.close()
 
     return Starlette(
-        routes=[*sdk.routes, *ops.routes],
+        routes=[*sdk.routes, *client.routes, *ops.routes],
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )

@@ -27,6 +27,7 @@ class KeyIndex:
     def __init__(self) -> None:
         self._generation = -1
         self._by_hash: dict[tuple[str, str], Environment] = {}
+        self._by_client_id: dict[str, Environment] = {}
 
     def rebuild(self, environments: dict[str, Environment], generation: int) -> None:
         if generation == self._generation:
@@ -37,7 +38,12 @@ class KeyIndex:
                 for cred in creds:
                     index[(kind, cred.hash)] = env
         self._by_hash = index
+        self._by_client_id = {env.client_side_id: env for env in environments.values()}
         self._generation = generation
+
+    def by_client_id(self, client_side_id: str) -> Environment | None:
+        """The environment of a public client-side ID (not a secret: it is in browser URLs)."""
+        return self._by_client_id.get(client_side_id)
 
     def find(self, kind: str, key: str, now_ms: int | None = None) -> Environment | None:
         env = self._by_hash.get((kind, hash_key(key)))

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from relay.auth import KeyIndex, credential
 from relay.config import Settings
 from relay.environments import Environment
-from relay.errors import RelayError, UnavailableError
+from relay.errors import NotFoundError, RelayError, UnavailableError
 from relay.hub import Hub
 from relay.payloads import ServerPayloads
 from relay.ruleset import Ruleset
@@ -38,6 +38,13 @@ class Node:
         env = self.keys.find(kind, key)
         if env is None:
             raise Unauthorized(f"unknown or expired {'SDK' if kind == 'sdk' else 'mobile'} key")
+        return env
+
+    def environment_for_client_id(self, client_side_id: str) -> Environment:
+        self.keys.rebuild(self.sync.environments, self.sync.env_generation)
+        env = self.keys.by_client_id(client_side_id)
+        if env is None:
+            raise NotFoundError("unknown client-side ID")
         return env
 
     def ruleset(self, env: Environment) -> Ruleset:

@@ -1,0 +1,104 @@
+"""Browser and mobile routes: evaluated flags for one context (`evalx`), goals, CORS.
+
+Browsers name their environment by the public client-side ID in the path and see only flags
+available to client-side SDKs; mobile apps authorize with the mobile key and see only flags
+available to mobile. The ruleset itself never leaves the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from relay import codec
+from relay.clientside import Audience, context_from_json, decode_context, evaluate_for_client, for_browsers, for_mobile
+from relay.environments import Environment
+from relay.errors import RelayError
+from relay.evaluation import Context
+from relay.server.body import read_body, require_json
+from relay.server.cors import preflight, with_cors
+from relay.server.node import Node, node_of
+
+Handler = Callable[[Request], Awaitable[Response]]
+BROWSER_METHODS = "GET, REPORT, OPTIONS"
+
+
+def browser(handler: Handler, methods: str = BROWSER_METHODS) -> Handler:
+    """CORS on every browser response, errors included, so a page can read why it failed."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            response = await handler(request)
+        except RelayError as e:
+            response = JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+        return with_cors(response, request, methods)
+
+    return wrapped
+
+
+async def request_context(request: Request, node: Node) -> Context:
+    if request.method == "REPORT":
+        require_json(request)
+        return context_from_json(await read_body(request, node.settings.max_body_bytes))
+    return decode_context(request.path_params["context"])
+
+
+def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, with_reasons: bool) -> Response:
+    rs = node.ruleset(env)
+    results = rs.snapshot.evaluate_all(ctx, audience)
+    body = evaluate_for_client(rs.flags, results, with_reasons)
+    return Response(codec.dumps(body), media_type="application/json")
+
+
+def _with_reasons(request: Request) -> bool:
+    return request.query_params.get("withReasons") == "true"
+
+
+async def evalx(request: Request) -> Response:
+    node = node_of(request)
+    env = node.environment_for_client_id(request.path_params["env_id"])
+    ctx = await request_context(request, node)
+    return evaluated(node, env, ctx, for_browsers, _with_reasons(request))
+
+
+async def mobile_evalx(request: Request) -> Response:
+    node = node_of(request)
+    env = node.environment_for(request, "mobile")
+    ctx = await request_context(request, node)
+    return evaluated(node, env, ctx, for_mobile, _with_reasons(request))
+
+
+async def goals(request: Request) -> Response:
+    node_of(request).environment_for_client_id(request.path_params["env_id"])
+    return Response(b"[]", media_type="application/json")
+
+
+_evalx = browser(evalx)
+_preflight = preflight(BROWSER_METHODS)
+
+routes = [
+    Route("/sdk/evalx/{env_id}/contexts/{context}", _evalx, methods=["GET"]),
+    Route("/sdk/evalx/{env_id}/users/{context}", _evalx, methods=["GET"]),
+    Route("/sdk/evalx/{env_id}/context", _evalx, methods=["REPORT"]),
+    Route("/sdk/evalx/{env_id}/contexts", _evalx, methods=["REPORT"]),
+    Route("/sdk/evalx/{env_id}/user", _evalx, methods=["REPORT"]),
+    *(
+        Route(path, _preflight, methods=["OPTIONS"])  # type: ignore[arg-type]
+        for path in (
+            "/sdk/evalx/{env_id}/contexts/{context}",
+            "/sdk/evalx/{env_id}/users/{context}",
+            "/sdk/evalx/{env_id}/context",
+            "/sdk/evalx/{env_id}/contexts",
+            "/sdk/evalx/{env_id}/user",
+            "/sdk/goals/{env_id}",
+        )
+    ),
+    Route("/sdk/goals/{env_id}", browser(goals, "GET, OPTIONS"), methods=["GET"]),
+    Route("/msdk/evalx/contexts/{context}", mobile_evalx, methods=["GET"]),
+    Route("/msdk/evalx/users/{context}", mobile_evalx, methods=["GET"]),
+    Route("/msdk/evalx/context", mobile_evalx, methods=["REPORT"]),
+    Route("/msdk/evalx/user", mobile_evalx, methods=["REPORT"]),
+]

@@ -1,0 +1,36 @@
+"""CORS for browser routes only (LaunchDarkly Relay's rules), with headers built once."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+ALLOW_HEADERS = (
+    "Cache-Control,Content-Type,Content-Length,Accept-Encoding,X-LaunchDarkly-User-Agent,"
+    "X-LaunchDarkly-Payload-ID,X-LaunchDarkly-Wrapper,X-LaunchDarkly-Event-Schema,X-LaunchDarkly-Tags,"
+    "If-None-Match,Authorization,X-API-Key"
+)
+
+
+def cors_headers(request: Request, methods: str, expose: str = "Date") -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": request.headers.get("origin") or "*",
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Credentials": "false",
+        "Access-Control-Allow-Headers": ALLOW_HEADERS,
+        "Access-Control-Expose-Headers": expose,
+        "Access-Control-Max-Age": "300",
+        "Vary": "Origin",
+    }
+
+
+def with_cors(response: Response, request: Request, methods: str, expose: str = "Date") -> Response:
+    response.headers.update(cors_headers(request, methods, expose))
+    return response
+
+
+def preflight(methods: str, expose: str = "Date") -> object:
+    async def handler(request: Request) -> Response:
+        return Response(status_code=200, headers=cors_headers(request, methods, expose))
+
+    return handler
