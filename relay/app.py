@@ -12,12 +12,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay.clientstreams import ClientStreams
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
 from relay.hub import Hub
 from relay.payloads import change_events
 from relay.ruleset import Change
 from relay.server import client, ops, sdk
+from relay.server import client_streams as client_stream_routes
+from relay.server.client_streams import PING
 from relay.server.node import Node
 from relay.storage import Storage, connect
 from relay.sync import Sync
@@ -37,6 +40,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
     hub = Hub()
+    client_streams = ClientStreams()
+    syncs: list[Sync] = []  # the lifespan's, for the listener below
 
     def on_change(env: str, changes: list[Change]) -> None:
         for change in changes:
@@ -44,6 +49,11 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             hub.publish(env, "all", change.version, all_event)
             if flags_event is not None:
                 hub.publish(env, "flags", change.version, flags_event)
+        if changes:
+            hub.publish(env, "ping", max(c.version for c in changes), PING)
+            rs = syncs[0].rulesets.get(env) if syncs else None
+            if rs is not None:
+                client_streams.on_change(rs, changes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,7 +65,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             reconnect_max_delay=settings.reconnect_max_delay,
             on_change=on_change,
         )
-        app.state.node = Node(settings, sync, hub)
+        syncs[:] = [sync]
+        app.state.node = Node(settings, sync, hub, client_streams)
         task = asyncio.create_task(sync.run())
         try:
             try:  # start serving once loaded, or after a while without Redis (then /readyz says 503)
@@ -65,11 +76,12 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             yield
         finally:
             hub.close_all()
+            client_streams.close_all()
             task.cancel()
             await storage.close()
 
     return Starlette(
-        routes=[*sdk.routes, *client.routes, *ops.routes],
+        routes=[*sdk.routes, *client.routes, *client_stream_routes.routes, *ops.routes],
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from relay.auth import KeyIndex, credential
+from relay.clientstreams import ClientStreams
 from relay.config import Settings
 from relay.environments import Environment
 from relay.errors import NotFoundError, RelayError, UnavailableError
@@ -26,6 +27,7 @@ class Node:
     settings: Settings
     sync: Sync
     hub: Hub
+    client_streams: ClientStreams = field(default_factory=ClientStreams)
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
     keys: KeyIndex = field(default_factory=KeyIndex)
 

@@ -29,9 +29,17 @@ async def status(request: Request) -> Response:
     node = node_of(request)
     out = node.sync.status()
     for env, info in out["environments"].items():
-        info["connections"] = {kind: node.hub.count(env, kind) for kind in ("all", "flags")}
+        client, contexts = node.client_streams.count(env)
+        info["connections"] = {
+            "server_all": node.hub.count(env, "all"),
+            "server_flags": node.hub.count(env, "flags"),
+            "client": client,
+            "client_distinct_contexts": contexts,
+            "ping": node.hub.count(env, "ping"),
+        }
     out["events_sent"] = node.hub.events_sent
-    out["slow_clients_dropped"] = node.hub.dropped
+    out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
+    out["client_reevaluations"] = node.client_streams.evaluations
     return JSONResponse(out)
 
 

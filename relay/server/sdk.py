@@ -8,39 +8,16 @@ SDK needs to see events as they come.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.errors import NotFoundError
-from relay.hub import Connection
-from relay.payloads import HEARTBEAT, item_json
-from relay.server.node import Node, node_of
-
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-async def _events(node: Node, conn: Connection, first: bytes, since: int) -> AsyncIterator[bytes]:
-    heartbeat = node.settings.heartbeat_interval
-    try:
-        yield first
-        while True:
-            try:
-                async with asyncio.timeout(heartbeat):
-                    version, data = await conn.queue.get()
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
-            if version < 0:  # dropped (too slow) or shutting down: the SDK reconnects for a fresh put
-                return
-            if version > since:  # already in the put otherwise
-                yield data
-    finally:
-        node.hub.unsubscribe(conn)
+from relay.payloads import item_json
+from relay.server.node import node_of
+from relay.server.streaming import sse_response
 
 
 def _stream(request: Request, kind: str) -> Response:
@@ -49,9 +26,7 @@ def _stream(request: Request, kind: str) -> Response:
     rs = node.ruleset(env)
     conn = node.hub.subscribe(env.key, kind)  # before the put: no change can fall in between
     first = node.payloads.put_all(rs) if kind == "all" else node.payloads.put_flags(rs)
-    return StreamingResponse(
-        _events(node, conn, first, rs.version), media_type="text/event-stream", headers=STREAM_HEADERS
-    )
+    return sse_response(conn, first, rs.version, node.settings.heartbeat_interval, lambda: node.hub.unsubscribe(conn))
 
 
 async def stream_all(request: Request) -> Response:

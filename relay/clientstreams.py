@@ -1,0 +1,144 @@
+"""Client-side streams: evaluated flags pushed to browsers and mobile apps.
+
+Connections are grouped by distinct context (and audience and reason option). A change is
+re-evaluated once per group, only for the flags it can affect (the changed flags, flags using a
+changed segment, and their dependants through prerequisites), and each group gets one encoded
+`patch`/`delete` event for its connections. LaunchDarkly's Relay sends only `ping` here, and every
+browser then re-fetches at once; pushing evaluated changes avoids that stampede.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay import codec
+from relay.clientside import Audience, flag_state
+from relay.evaluation import Context, Evaluation, Flag, evaluate
+from relay.hub import Connection
+from relay.payloads import sse
+from relay.ruleset import Change, Ruleset
+
+logger = logging.getLogger(__name__)
+
+
+def context_key(ctx: Context) -> bytes:
+    """Equal for contexts that evaluate the same way (attribute order and privacy ignored)."""
+    return codec.dumps([[s.kind, s.attrs] for s in ctx.singles], sort_keys=True)
+
+
+@dataclass(eq=False)
+class Group:
+    env: str
+    ctx: Context
+    audience: Audience
+    with_reasons: bool
+    results: dict[str, Evaluation]
+    conns: set[Connection] = field(default_factory=set)
+    _put: tuple[int, bytes] | None = None
+
+    def put(self, rs: Ruleset) -> bytes:
+        if self._put is None or self._put[0] != rs.version:
+            body = {k: flag_state(rs.flags[k], r, self.with_reasons) for k, r in self.results.items()}
+            self._put = (rs.version, sse("put", codec.dumps(body)))
+        return self._put[1]
+
+
+def affected_flags(rs: Ruleset, changes: list[Change]) -> set[str]:
+    """Flags whose results the changes can alter."""
+    flags = {c.key for c in changes if c.kind == "flag"}
+    segments = {c.key for c in changes if c.kind == "segment"}
+    while segments:  # segments nesting a changed segment changed too
+        more = {k for k, s in rs.segments.items() if not s.deleted and k not in segments and s.segment_keys & segments}
+        if not more:
+            break
+        segments |= more
+    live = {k: f for k, f in rs.flags.items() if not f.deleted}
+    if segments:
+        flags |= {k for k, f in live.items() if f.body.segment_keys & segments}
+    while True:  # and flags with an affected prerequisite
+        more = {k for k, f in live.items() if k not in flags and any(p.key in flags for p in f.body.prerequisites)}
+        if not more:
+            return flags
+        flags |= more
+
+
+class ClientStreams:
+    def __init__(self, max_queue: int = 64) -> None:
+        self.max_queue = max_queue
+        self._groups: dict[str, dict[tuple[Any, ...], Group]] = {}
+        self.dropped = 0
+        self.evaluations = 0  # re-evaluations done for changes: once per group, not per connection
+
+    def open(
+        self, rs: Ruleset, ctx: Context, audience: Audience, with_reasons: bool
+    ) -> tuple[Group, Connection, bytes]:
+        groups = self._groups.setdefault(rs.env, {})
+        key = (audience.__name__, with_reasons, context_key(ctx))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(rs.env, ctx, audience, with_reasons, rs.snapshot.evaluate_all(ctx, audience))
+        conn = Connection(rs.env, "client", asyncio.Queue(self.max_queue))
+        group.conns.add(conn)
+        return group, conn, group.put(rs)
+
+    def close(self, group: Group, conn: Connection) -> None:
+        group.conns.discard(conn)
+        if not group.conns:
+            groups = self._groups.get(group.env, {})
+            for key, g in list(groups.items()):
+                if g is group:
+                    del groups[key]
+
+    def count(self, env: str | None = None) -> tuple[int, int]:
+        """(connections, distinct contexts)."""
+        groups = [g for e, gs in self._groups.items() if env is None or e == env for g in gs.values()]
+        return sum(len(g.conns) for g in groups), len(groups)
+
+    def on_change(self, rs: Ruleset, changes: list[Change]) -> None:
+        groups = self._groups.get(rs.env)
+        if not groups or not changes:
+            return
+        version = max(c.version for c in changes)
+        keys = sorted(affected_flags(rs, changes))
+        for group in list(groups.values()):
+            events = [e for key in keys if (e := self._reevaluate(rs, group, key)) is not None]
+            if events:
+                payload = b"".join(events)
+                for conn in list(group.conns):
+                    try:
+                        conn.queue.put_nowait((version, payload))
+                    except asyncio.QueueFull:
+                        self._drop(group, conn)
+
+    def _reevaluate(self, rs: Ruleset, group: Group, key: str) -> bytes | None:
+        flag: Flag | None = rs.flags.get(key)
+        old = group.results.get(key)
+        if flag is None or flag.deleted or not group.audience(flag):
+            if old is None:
+                return None
+            del group.results[key]
+            version = flag.version if flag is not None else 0
+            return sse("delete", codec.dumps({"key": key, "version": version}))
+        self.evaluations += 1
+        new = evaluate(flag, group.ctx, rs.snapshot)
+        group.results[key] = new
+        if old is not None and old == new:
+            return None  # same result: nothing for the browser to do
+        return sse("patch", codec.dumps({"key": key, **flag_state(flag, new, group.with_reasons)}))
+
+    def _drop(self, group: Group, conn: Connection) -> None:
+        self.dropped += 1
+        conn.dropped = True
+        self.close(group, conn)
+        while not conn.queue.empty():
+            conn.queue.get_nowait()
+        conn.queue.put_nowait((-1, b""))
+
+    def close_all(self) -> None:
+        for groups in list(self._groups.values()):
+            for group in list(groups.values()):
+                for conn in list(group.conns):
+                    self._drop(group, conn)
