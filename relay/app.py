@@ -18,7 +18,7 @@ from relay.errors import RelayError
 from relay.hub import Hub
 from relay.payloads import change_events
 from relay.ruleset import Change
-from relay.server import client, ofrep_routes, ops, sdk
+from relay.server import client, events, ofrep_routes, ops, sdk
 from relay.server import client_streams as client_stream_routes
 from relay.server.client_streams import PING
 from relay.server.node import Node
@@ -81,7 +81,14 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             await storage.close()
 
     return Starlette(
-        routes=[*sdk.routes, *client.routes, *client_stream_routes.routes, *ofrep_routes.routes, *ops.routes],
+        routes=[
+            *sdk.routes,
+            *client.routes,
+            *client_stream_routes.routes,
+            *ofrep_routes.routes,
+            *events.routes,
+            *ops.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )

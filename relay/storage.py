@@ -60,6 +60,16 @@ return out
 """
 
 
+# Analytics events: append a batch to the capped stream, once per payload ID (SDKs retry once
+# with the same ID after a failure).
+_EVENTS = """
+if ARGV[1] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', 3600) then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'kind', ARGV[3], 'source', ARGV[4],
+  'payload_id', ARGV[1], 'time', ARGV[5], 'body', ARGV[6])
+return 1
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class ItemWrite:
     kind: str  # "flag" or "segment"
@@ -105,6 +115,7 @@ class Storage:
         self.prefix = prefix
         self.audit_max = audit_max
         self._write = client.register_script(_WRITE)
+        self._events = client.register_script(_EVENTS)
 
     # keys ---------------------------------------------------------------------------------------
     def key(self, env: str, name: str) -> str:
@@ -212,6 +223,19 @@ class Storage:
             maxlen=self.audit_max,
             approximate=True,
         )  # fmt: skip
+
+    async def append_events(
+        self, env: str, *, kind: str, source: str, payload_id: str, body: bytes, now_ms: int, max_entries: int
+    ) -> bool:
+        """Store one batch of SDK events; False if this payload ID was already stored."""
+        keys = [self.key(env, "events"), self.key(env, f"events:seen:{payload_id}")]
+        args = [payload_id, max_entries, kind, source, now_ms, body]
+        return bool(await self._events(keys=keys, args=args))
+
+    async def events(self, env: str, count: int = 100) -> list[dict[str, str]]:
+        """Newest first."""
+        entries = await self.client.xrevrange(self.key(env, "events"), count=count)
+        return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}} for i, f in entries]
 
     def pubsub(self) -> Any:
         return self.client.pubsub(ignore_subscribe_messages=True)

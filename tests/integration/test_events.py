@@ -1,0 +1,90 @@
+"""Analytics events: accepted and stored once, from the real SDK and from raw requests."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from pathlib import Path
+
+import httpx
+import ldclient
+from ldclient.config import Config
+from ldclient.context import Context as SDKContext
+
+from relay.admin import Admin
+from relay.demo import demo_document
+from tests.integration.helpers import run_async, storage_for
+from tests.integration.redis_server import RedisServer
+from tests.integration.relay_process import RelayProcess
+
+
+def _events(url: str) -> list[dict[str, str]]:
+    async def read() -> list[dict[str, str]]:
+        return await storage_for(url).events("prod")
+
+    return run_async(read())
+
+
+def test_events_from_every_kind_of_sdk_are_stored_once(redis_server: RedisServer, tmp_path: Path) -> None:
+    async def setup() -> dict[str, str]:
+        admin = Admin(storage_for(redis_server.url), actor="test")
+        _, secrets = await admin.create_environment("prod")
+        await admin.import_items("prod", demo_document())
+        return secrets
+
+    secrets = run_async(setup())
+    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
+    try:
+        config = Config(secrets["sdk_key"], base_uri=relay.url, stream_uri=relay.url, events_uri=relay.url)
+        client = ldclient.LDClient(config, start_wait=10)
+        client.variation("checkout-kill-switch", SDKContext.from_dict({"kind": "user", "key": "u1"}), False)
+        client.flush()
+        deadline = time.monotonic() + 10
+        while not any(e["source"] == "server" and e["kind"] == "analytics" for e in _events(redis_server.url)):
+            assert time.monotonic() < deadline, "the SDK's events never arrived"
+            time.sleep(0.05)
+        client.close()
+        stored = [e for e in _events(redis_server.url) if e["kind"] == "analytics" and e["source"] == "server"]
+        assert any(ev["kind"] == "summary" for e in stored for ev in json.loads(e["body"]))
+
+        with httpx.Client(base_url=relay.url, timeout=10) as http:
+            env_id = secrets["client_side_id"]
+            batch = [{"kind": "custom", "key": "clicked", "creationDate": 1, "contextKeys": {"user": "u"}}]
+            headers = {"X-LaunchDarkly-Payload-ID": "p-1", "Origin": "https://app.example"}
+            first = http.post(f"/events/bulk/{env_id}", json=batch, headers=headers)
+            assert first.status_code == 202 and first.content == b""
+            assert first.headers["access-control-allow-origin"] == "https://app.example"
+            assert http.post(f"/events/bulk/{env_id}", json=batch, headers=headers).status_code == 202  # a retry
+            assert len([e for e in _events(redis_server.url) if e["payload_id"] == "p-1"]) == 1
+            mobile = {"Authorization": f"api_key {secrets['mobile_key']}", "Content-Encoding": "gzip"}
+            assert (
+                http.post(
+                    "/mobile/events/bulk", content=gzip.compress(json.dumps(batch).encode()), headers=mobile
+                ).status_code
+                == 202
+            )
+            assert http.post(f"/events/diagnostic/{env_id}", json={"kind": "diagnostic"}).status_code == 202
+            pixel = http.get(
+                f"/a/{env_id}.gif", params={"d": base64.urlsafe_b64encode(json.dumps(batch).encode()).decode()}
+            )
+            assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
+            assert http.post("/bulk", json=batch).status_code == 401
+            assert (
+                http.post(
+                    f"/events/bulk/{env_id}", content=b"{nope", headers={"Content-Type": "application/json"}
+                ).status_code
+                == 400
+            )
+            assert http.post(f"/events/bulk/{env_id}", json={"not": "an array"}).status_code == 400
+            assert http.post("/events/bulk/unknown", json=batch).status_code == 404
+        sources = {(e["source"], e["kind"]) for e in _events(redis_server.url)}
+        assert sources >= {
+            ("server", "analytics"),
+            ("browser", "analytics"),
+            ("mobile", "analytics"),
+            ("browser", "diagnostic"),
+        }
+    finally:
+        relay.stop()
