@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER_DEPS := tests/browser/node_modules/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +16,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/relay serve
 
-test: $(STAMP)
+# The browser SDKs for tests/integration/test_browser.py (it skips, saying so, without them or Chromium).
+$(BROWSER_DEPS): tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error && touch $(BROWSER_DEPS); \
+	else echo "npm not found: the browser test will be skipped"; fi
+
+browser-deps: $(BROWSER_DEPS)
+
+test: $(STAMP) browser-deps
 	$(BIN)/ruff check relay tests loadtests
 	$(BIN)/ruff format --check relay tests loadtests
 	$(BIN)/python -m pytest
