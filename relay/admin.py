@@ -138,7 +138,10 @@ class Admin:
             item = {"key": key, "version": max(seen, 0) + 1, "deleted": True}
         canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True).data
         item_json = codec.dumps(canonical)
-        tail = b',"kind":' + codec.dumps(kind) + b',"key":' + codec.dumps(key) + b',"item":' + item_json + b"}"
+        tail = (
+            b',"kind":' + codec.dumps(kind) + b',"key":' + codec.dumps(key)
+            + b',"time":' + str(self._now_ms()).encode() + b',"item":' + item_json + b"}"
+        )  # fmt: skip
         if action == "set":
             action = "update" if _is_live(raw) else "create"
         return ItemWrite(kind, key, seen, item_json, action, raw or b"", tail)

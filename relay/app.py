@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,13 +41,42 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"code": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callable[[], None]:
+    """uvicorn stops accepting on SIGTERM/SIGINT, then waits for open connections; streams never end
+    by themselves, so the signal also ends them (each SDK reconnects, to another node)."""
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(end_streams)
+        chained = previous.get(signal.Signals(sig))
+        if callable(chained):
+            chained(sig, frame)
+
+    try:
+        for sig in previous:
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread (an embedding app): leave signals alone
+        return lambda: None
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
     hub = Hub()
     client_streams = ClientStreams()
     syncs: list[Sync] = []  # the lifespan's, for the listener below
+    nodes: list[Node] = []
 
     def on_change(env: str, changes: list[Change]) -> None:
+        now_ms = time.time() * 1000
         for change in changes:
+            if change.written_ms is not None and nodes:
+                nodes[0].propagation_seconds.observe(max(0.0, now_ms - change.written_ms) / 1000)
             all_event, flags_event = change_events(change)
             hub.publish(env, "all", change.version, all_event)
             if flags_event is not None:
@@ -66,8 +98,10 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             on_change=on_change,
         )
         syncs[:] = [sync]
-        app.state.node = Node(settings, sync, hub, client_streams)
+        app.state.node = node = Node(settings, sync, hub, client_streams)
+        nodes[:] = [node]
         task = asyncio.create_task(sync.run())
+        restore = _end_streams_on_shutdown_signal(lambda: (hub.close_all(), client_streams.close_all()))
         try:
             try:  # start serving once loaded, or after a while without Redis (then /readyz says 503)
                 await asyncio.wait_for(asyncio.shield(sync.loaded.wait()), 10)
@@ -75,6 +109,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
                 logger.warning("Redis not loaded after 10 s; serving, not ready")
             yield
         finally:
+            restore()
             hub.close_all()
             client_streams.close_all()
             task.cancel()

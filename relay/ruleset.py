@@ -20,6 +20,7 @@ class Change:
     kind: str  # "flag" or "segment"
     key: str
     item: Item
+    written_ms: int | None = None  # when the writer wrote it (from the change message; None on a resync)
 
 
 class Applied(Enum):

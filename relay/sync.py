@@ -291,7 +291,8 @@ class Sync:
             logger.error("%s: invalid item in change %d (%s); resyncing", env, version, e)
             await self.resync(env)
             return
-        change = Change(env, version, kind, key, item)
+        written = body.get("time")
+        change = Change(env, version, kind, key, item, written if isinstance(written, int) else None)
         rs.apply(change)
         self._emit(env, [change])
 

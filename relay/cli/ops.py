@@ -73,7 +73,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     try:
         asyncio.run(_check_and_seed(s))
         log.info("relay listening on http://%s:%d (Redis %s)", s.host, s.port, redact_url(url))
-        options = {"host": s.host, "port": s.port, "log_config": None, "loop": "uvloop", "http": "httptools"}
+        options = {
+            "host": s.host,
+            "port": s.port,
+            "log_config": None,
+            "loop": "uvloop",
+            "http": "httptools",
+            "timeout_graceful_shutdown": 10,  # a backstop: streams are ended at the signal already
+        }
         if s.workers > 1:
             os.environ["RELAY_REDIS_URL"] = url  # the workers read their settings from the environment
             uvicorn.run("relay.app:app_from_environment", factory=True, workers=s.workers, **options)

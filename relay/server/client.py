@@ -48,7 +48,8 @@ async def request_context(request: Request, node: Node) -> Context:
 
 def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, with_reasons: bool) -> Response:
     rs = node.ruleset(env)
-    results = rs.snapshot.evaluate_all(ctx, audience)
+    with node.evaluation_seconds.labels("evalx").time():
+        results = rs.snapshot.evaluate_all(ctx, audience)
     body = evaluate_for_client(rs.flags, results, with_reasons)
     return Response(codec.dumps(body), media_type="application/json")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Histogram
 from starlette.requests import Request
 
 from relay.auth import KeyIndex, credential
@@ -30,6 +31,22 @@ class Node:
     client_streams: ClientStreams = field(default_factory=ClientStreams)
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
     keys: KeyIndex = field(default_factory=KeyIndex)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.evaluation_seconds = Histogram(
+            "relay_evaluation_seconds",
+            "Time to evaluate a request's flags (evalx, OFREP, client stream start)",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+        )
+        self.propagation_seconds = Histogram(
+            "relay_propagation_seconds",
+            "From a change's write in Redis to its events queued on this node's streams",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
 
     def environment_for(self, request: Request, kind: str) -> Environment:
         """The environment whose SDK ("sdk") or mobile ("mobile") key authorizes the request."""

@@ -69,7 +69,9 @@ async def evaluate_one(request: Request) -> Response:
         flag = rs.flags.get(key)
         if flag is None or flag.deleted or not audience(flag):
             raise OfrepError(404, "FLAG_NOT_FOUND", f'flag "{key}" not found')
-        status, body = evaluation(key, flag, rs.snapshot.evaluate(key, ctx))
+        with node.evaluation_seconds.labels("ofrep").time():
+            result = rs.snapshot.evaluate(key, ctx)
+        status, body = evaluation(key, flag, result)
         return _json(request, status, body)
     except OfrepError as e:
         return _error(request, e, key)
@@ -100,7 +102,8 @@ async def evaluate_all(request: Request) -> Response:
         response = Response(status_code=304, headers={"ETag": etag})
         response.headers.update(cors_headers(request, METHODS, EXPOSE))
         return response
-    results = rs.snapshot.evaluate_all(ctx, audience)
+    with node.evaluation_seconds.labels("ofrep_bulk").time():
+        results = rs.snapshot.evaluate_all(ctx, audience)
     items = [evaluation(key, rs.flags[key], result)[1] for key, result in results.items()]
     return _json(request, 200, {"flags": items}, headers={"ETag": etag})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -76,12 +76,10 @@ class _Collector:
 
 async def metrics(request: Request) -> Response:
     node = node_of(request)
-    registry = getattr(node, "_registry", None)
-    if registry is None:
-        registry = CollectorRegistry()
-        registry.register(_Collector(node))  # type: ignore[arg-type]
-        node._registry = registry  # type: ignore[attr-defined]
-    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+    if not getattr(node, "_collector_registered", False):
+        node.registry.register(_Collector(node))  # type: ignore[arg-type]
+        node._collector_registered = True  # type: ignore[attr-defined]
+    return Response(generate_latest(node.registry), media_type="text/plain; version=0.0.4")
 
 
 routes = [

@@ -115,6 +115,7 @@ def browser_setup(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[P
         chromium.kill()
         chromium.wait()
         page.server.shutdown()
+        page.server.server_close()
         relay.stop()
 
 

@@ -143,11 +143,49 @@ def test_polling_routes_etags_and_auth(node: tuple[RelayProcess, dict[str, str]]
     wait_for(lambda: _get(f"{relay.url}/sdk/latest-all", {**auth, "If-None-Match": headers["etag"]})[0] == 200)
 
 
-def test_health_status_and_metrics(node: tuple[RelayProcess, dict[str, str]]) -> None:
-    relay, _ = node
+def test_health_status_and_metrics(node: tuple[RelayProcess, dict[str, str]], redis_server: RedisServer) -> None:
+    import base64
+
+    relay, secrets = node
+    ctx = base64.urlsafe_b64encode(json.dumps({"kind": "user", "key": "u"}).encode()).decode().rstrip("=")
+    assert _get(f"{relay.url}/sdk/evalx/{secrets['client_side_id']}/contexts/{ctx}", {})[0] == 200
+    toggle(redis_server.url, "new-search", False)
+    wait_for(lambda: "relay_propagation_seconds_count 1.0" in _get(f"{relay.url}/metrics", {})[2].decode())
+    assert 'relay_evaluation_seconds_count{route="evalx"} 1.0' in _get(f"{relay.url}/metrics", {})[2].decode()
     assert _get(f"{relay.url}/healthz", {})[0] == 200
     assert json.loads(_get(f"{relay.url}/readyz", {})[2]) == {"ready": True}
     status = json.loads(_get(f"{relay.url}/status", {})[2])
     assert status["connected"] and status["environments"]["prod"]["flags"] == 5
     metrics = _get(f"{relay.url}/metrics", {})[2].decode()
-    assert 'relay_data_version{env="prod"} 6.0' in metrics and "relay_redis_connected 1.0" in metrics
+    assert 'relay_data_version{env="prod"} 7.0' in metrics and "relay_redis_connected 1.0" in metrics
+
+
+def test_sigterm_ends_open_streams_and_exits(redis_server: RedisServer, tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    from relay.admin import Admin
+
+    async def setup() -> dict[str, str]:
+        admin = Admin(storage_for(redis_server.url), actor="test")
+        _, secrets = await admin.create_environment("prod")
+        return secrets
+
+    secrets = run_async(setup())
+    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
+    ended = threading.Event()
+
+    def read_stream() -> None:
+        request = urllib.request.Request(f"{relay.url}/all", headers={"Authorization": secrets["sdk_key"]})
+        with urllib.request.urlopen(request, timeout=20) as r:
+            while r.read(1):
+                pass
+        ended.set()  # the server ended the stream cleanly (EOF, not an error)
+
+    reader = threading.Thread(target=read_stream, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    assert relay.stop(signal.SIGTERM, timeout=15) == 0
+    assert ended.wait(5) and time.monotonic() - start < 5
+    assert "Finished server process" in relay.log.read_text()
