@@ -59,7 +59,12 @@ def is_experiment(flag: Flag, result: Evaluation) -> bool:
 
 
 def flag_state(flag: Flag, result: Evaluation, with_reasons: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"value": result.value, "variation": result.variation, "version": flag.version}
+    out: dict[str, Any] = {
+        "value": result.value,
+        "variation": result.variation,
+        "version": flag.version,
+        "flagVersion": flag.version,  # what SDKs put in events; relay has no separate state version
+    }
     experiment = is_experiment(flag, result)
     if flag.track_events or experiment:
         out["trackEvents"] = True

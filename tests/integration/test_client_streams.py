@@ -59,7 +59,13 @@ def test_browser_streams_get_evaluated_changes_once_per_context(redis_server: Re
             for s in streams:
                 name, data = await s.next()
                 assert name == "patch"
-                assert data == {"key": "checkout-kill-switch", "value": False, "variation": 0, "version": 2}
+                assert data == {
+                    "key": "checkout-kill-switch",
+                    "value": False,
+                    "variation": 0,
+                    "version": 2,
+                    "flagVersion": 2,
+                }
             assert (await ping.next())[0] == "ping"
             after = (await http.get("/status")).json()["client_reevaluations"]
             assert after - before == 3  # one flag, three distinct contexts: not six connections

@@ -52,7 +52,7 @@ def expected(ctx: dict[str, Any], audience: str, with_reasons: bool = False) -> 
         if not (flag.client_side if audience == "browser" else flag.mobile):
             continue
         r = snap.evaluate(key, parse_context(ctx))
-        state: dict[str, Any] = {"value": r.value, "variation": r.variation, "version": 1}
+        state: dict[str, Any] = {"value": r.value, "variation": r.variation, "version": 1, "flagVersion": 1}
         if r.reason.in_experiment:
             state |= {"trackEvents": True, "trackReason": True}
         if with_reasons or r.reason.in_experiment:

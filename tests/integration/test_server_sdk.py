@@ -189,3 +189,51 @@ def test_sigterm_ends_open_streams_and_exits(redis_server: RedisServer, tmp_path
     assert relay.stop(signal.SIGTERM, timeout=15) == 0
     assert ended.wait(5) and time.monotonic() - start < 5
     assert "Finished server process" in relay.log.read_text()
+
+
+def test_a_resync_reaches_open_streams_as_patches_and_logs_hold_no_keys(
+    node: tuple[RelayProcess, dict[str, str]], redis_server: RedisServer
+) -> None:
+    import asyncio
+
+    import httpx
+
+    from relay import codec
+    from tests.integration.sse import EventStream
+
+    relay, secrets = node
+
+    async def scenario() -> None:
+        storage = storage_for(redis_server.url)
+        async with httpx.AsyncClient(base_url=relay.url, timeout=10) as http:
+            request = http.build_request("GET", "/all", headers={"Authorization": secrets["sdk_key"]})
+            stream = EventStream(await http.send(request, stream=True))
+            name, put = await stream.next()
+            assert name == "put" and set(put["data"]) == {"flags", "segments"}
+            version = int(await storage.client.get("relay:prod:version"))
+            # Two writes whose messages are lost, then a later message: the node sees the gap.
+            quiet = {"key": "quiet", "version": 1, "on": True, "variations": [1], "fallthrough": {"variation": 0}}
+            await storage.client.hset("relay:prod:flags", "quiet", codec.dumps(quiet))
+            await storage.client.hset(
+                "relay:prod:flags",
+                "new-search",
+                codec.dumps({**put["data"]["flags"]["new-search"], "version": 9, "on": False}),
+            )
+            await storage.client.set("relay:prod:version", version + 3)
+            await storage.client.publish(
+                "relay:prod:changes", codec.dumps({"version": version + 3, "kind": "flag", "key": "x", "item": quiet})
+            )
+            patched = {}
+            while len(patched) < 2:
+                name, data = await stream.next()
+                assert name == "patch", (name, data)  # patches, not a new put or a reconnect
+                patched[data["path"]] = data["data"]
+            assert patched["/flags/quiet"]["version"] == 1 and patched["/flags/new-search"]["on"] is False
+            await stream.response.aclose()
+        await storage.close()
+
+    asyncio.run(scenario())
+    log = relay.log.read_text()
+    assert "GET /all" in log
+    for secret in (secrets["sdk_key"], secrets["mobile_key"]):
+        assert secret not in log
