@@ -46,3 +46,18 @@ class ConflictError(RelayError):
 class UnavailableError(RelayError):
     status_code = 503
     code = "unavailable"
+
+
+class Unauthorized(RelayError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class BodyTooLarge(RelayError):
+    status_code = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(RelayError):
+    status_code = 415
+    code = "unsupported_media_type"

@@ -7,29 +7,19 @@ import io
 
 from starlette.requests import Request
 
-from relay.errors import RelayError, ValidationError
-
-
-class TooLarge(RelayError):
-    status_code = 413
-    code = "body_too_large"
-
-
-class UnsupportedMediaType(RelayError):
-    status_code = 415
-    code = "unsupported_media_type"
+from relay.errors import BodyTooLarge, UnsupportedMediaType, ValidationError
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body (gunzipped if sent gzipped), or TooLarge past `limit` bytes, before or after inflating."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"request body over {limit} bytes")
+        raise BodyTooLarge(f"request body over {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"request body over {limit} bytes")
+            raise BodyTooLarge(f"request body over {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
     if request.headers.get("content-encoding", "").lower() == "gzip":
@@ -38,7 +28,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         except (OSError, EOFError):
             raise ValidationError("body", "invalid gzip data") from None
         if len(body) > limit:
-            raise TooLarge(f"request body over {limit} bytes once inflated")
+            raise BodyTooLarge(f"request body over {limit} bytes once inflated")
     return body
 
 

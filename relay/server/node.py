@@ -11,16 +11,11 @@ from relay.auth import KeyIndex, credential
 from relay.clientstreams import ClientStreams
 from relay.config import Settings
 from relay.environments import Environment
-from relay.errors import NotFoundError, RelayError, UnavailableError
+from relay.errors import NotFoundError, Unauthorized, UnavailableError
 from relay.hub import Hub
 from relay.payloads import ServerPayloads
 from relay.ruleset import Ruleset
 from relay.sync import Sync
-
-
-class Unauthorized(RelayError):
-    status_code = 401
-    code = "unauthorized"
 
 
 @dataclass

@@ -61,3 +61,24 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.005)
     return time.monotonic() - start
+
+
+def demo_environment(url: str, env: str = "prod") -> dict[str, str]:
+    """An environment holding the demo flags; returns its keys."""
+    from relay.demo import demo_document
+
+    async def setup() -> dict[str, str]:
+        admin = Admin(storage_for(url), actor="test")
+        _, secrets = await admin.create_environment(env)
+        await admin.import_items(env, demo_document())
+        return secrets
+
+    return run_async(setup())
+
+
+def b64(ctx: Any) -> str:
+    """A context as client SDKs put it in URLs: base64url JSON without padding."""
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(ctx).encode()).decode().rstrip("=")

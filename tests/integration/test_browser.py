@@ -20,10 +20,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from relay.admin import Admin
 from relay.cli import main
-from relay.demo import demo_document
-from tests.integration.helpers import run_async, storage_for
+from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
@@ -94,13 +92,7 @@ class Page:
 
 @pytest.fixture
 def browser_setup(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Page, RedisServer]]:
-    async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis_server.url), actor="test")
-        _, secrets = await admin.create_environment("prod")
-        await admin.import_items("prod", demo_document())
-        return secrets
-
-    secrets = run_async(setup())
+    secrets = demo_environment(redis_server.url)
     relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
     page = Page(relay.url, secrets["client_side_id"])
     chromium = subprocess.Popen(

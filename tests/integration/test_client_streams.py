@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from relay.admin import Admin
-from relay.demo import demo_document
-from tests.integration.helpers import run_async, storage_for
+from tests.integration.helpers import b64, demo_environment, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream
 
 
-def b64(ctx: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(ctx).encode()).decode().rstrip("=")
-
-
 def test_browser_streams_get_evaluated_changes_once_per_context(redis_server: RedisServer, tmp_path: Path) -> None:
-    async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis_server.url), actor="test")
-        _, secrets = await admin.create_environment("prod")
-        await admin.import_items("prod", demo_document())
-        return secrets
-
-    secrets = run_async(setup())
+    secrets = demo_environment(redis_server.url)
     relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
 
     async def scenario() -> None:

@@ -13,9 +13,7 @@ import ldclient
 from ldclient.config import Config
 from ldclient.context import Context as SDKContext
 
-from relay.admin import Admin
-from relay.demo import demo_document
-from tests.integration.helpers import run_async, storage_for
+from tests.integration.helpers import demo_environment, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
@@ -28,13 +26,7 @@ def _events(url: str) -> list[dict[str, str]]:
 
 
 def test_events_from_every_kind_of_sdk_are_stored_once(redis_server: RedisServer, tmp_path: Path) -> None:
-    async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis_server.url), actor="test")
-        _, secrets = await admin.create_environment("prod")
-        await admin.import_items("prod", demo_document())
-        return secrets
-
-    secrets = run_async(setup())
+    secrets = demo_environment(redis_server.url)
     relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
     try:
         config = Config(secrets["sdk_key"], base_uri=relay.url, stream_uri=relay.url, events_uri=relay.url)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,15 +10,11 @@ import pytest
 
 from relay.demo import demo_document
 from relay.evaluation import Snapshot, parse_context, parse_items
-from tests.integration.helpers import run_async, storage_for
+from tests.integration.helpers import b64, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
 STUDENT = {"kind": "user", "key": "zed", "userType": "student", "device": {"platform": "web"}}
-
-
-def b64(ctx: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(ctx).encode()).decode().rstrip("=")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from ldclient.context import Context as SDKContext
 from relay.cli import main
 from relay.demo import demo_document
 from relay.evaluation import Snapshot, parse_context, parse_items
-from tests.integration.helpers import run_async, storage_for
+from tests.integration.helpers import demo_environment, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
@@ -31,15 +31,8 @@ CONTEXTS = [
 
 @pytest.fixture
 def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[RelayProcess, dict[str, str]]]:
-    from relay.admin import Admin
 
-    async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis_server.url), actor="test")
-        _, secrets = await admin.create_environment("prod")
-        await admin.import_items("prod", demo_document())
-        return secrets
-
-    secrets = run_async(setup())
+    secrets = demo_environment(redis_server.url)
     relay = RelayProcess(redis_server.url, tmp_path / "relay", heartbeat_interval="1").start()
     yield relay, secrets
     relay.stop()
