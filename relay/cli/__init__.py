@@ -8,6 +8,7 @@ from relay.cli.audit import audit_command
 from relay.cli.env import env_group
 from relay.cli.evaluate import eval_command, validate_command
 from relay.cli.items import flags_group, segments_group
+from relay.cli.loadtest import loadtest_group
 from relay.cli.ops import config_group, redis_group, serve
 
 
@@ -33,6 +34,7 @@ for command in (
     config_group,
     serve,
     redis_group,
+    loadtest_group,
     eval_command,
     validate_command,
 ):

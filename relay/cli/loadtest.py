@@ -1,0 +1,103 @@
+"""`relay loadtest …`: seed a synthetic ruleset, measure kill-switch propagation, run the floor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from relay.admin import Admin
+from relay.cli.common import actor_option, env_option, redis_url, run, settings
+from relay.loadtest import floor as floor_server
+from relay.loadtest import propagation, report
+from relay.loadtest.propagation import progress
+from relay.loadtest.seed import ruleset
+from relay.storage import Storage
+
+
+@click.group("loadtest")
+def loadtest_group() -> None:
+    """Load and propagation testing tools (send traffic only to deployments you run)."""
+
+
+@loadtest_group.command("seed")
+@env_option
+@click.option("--flags", "n_flags", default=1000, show_default=True, help="How many flags.")
+@click.option("--segments", "n_segments", default=50, show_default=True, help="How many segments.")
+@click.option("--seed", "seed", default=0, show_default=True, help="Random seed (same seed, same ruleset).")
+@click.option("--batch", default=500, show_default=True, help="Items per atomic write.")
+@actor_option
+def seed(env: str, n_flags: int, n_segments: int, seed: int, batch: int, actor: str) -> None:
+    """Write a synthetic, realistic ruleset through the normal write path (validated, audited)."""
+    doc = ruleset(n_flags, n_segments, seed)
+    items = [("segments", k, v) for k, v in doc["segments"].items()] + [
+        ("flags", k, v) for k, v in doc["flags"].items()
+    ]
+
+    async def go(storage: Storage) -> int:
+        admin = Admin(storage, actor=actor)
+        bar = progress(len(items), "writing", True)
+        written = 0
+        for i in range(0, len(items), batch):
+            part: dict[str, dict[str, object]] = {"flags": {}, "segments": {}}
+            for kind, key, item in items[i : i + batch]:
+                part[kind][key] = item
+            written += len((await admin.import_items(env, part, comment="loadtest seed")).items)
+            bar.update(len(items[i : i + batch]))
+        bar.close()
+        return written
+
+    written = run(go)
+    click.echo(f"seeded {env}: {n_flags} flags, {n_segments} segments ({written} items written)")
+
+
+@loadtest_group.command("propagation")
+@click.option("--target", required=True, help="The relay node's base URL, e.g. http://127.0.0.1:8030.")
+@env_option
+@click.option("--sdk-key", envvar="RELAY_LOADTEST_SDK_KEY", help="The environment's SDK key (for server streams).")
+@click.option("--kind", type=click.Choice(["server", "client", "mix"]), default="server", show_default=True)
+@click.option("--connections", default=100, show_default=True, help="SSE connections to hold open.")
+@click.option("--contexts", default=100, show_default=True, help="Distinct contexts for client streams.")
+@click.option("--flips", default=5, show_default=True, help="How many times to flip the flag.")
+@click.option("--interval", default=0.5, show_default=True, help="Seconds between flips.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for connections and events.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write an HTML latency plot here.")
+def propagation_command(
+    target: str, env: str, sdk_key: str | None, kind: str, connections: int, contexts: int, flips: int,
+    interval: float, timeout: float, report_path: str | None, plot_path: str | None,
+) -> None:  # fmt: skip
+    """Flip a flag through the write path and time commit -> event on every connection.
+
+    The commit time is when this tool's own Redis subscriber sees the change, so neither the CLI's
+    start-up nor the node's is counted. Redis is RELAY_REDIS_URL (or the embedded one).
+    """
+    s = settings()
+    plan = propagation.Plan(
+        target=target.rstrip("/"), redis_url=redis_url(s), env=env, sdk_key=sdk_key, kind=kind,
+        connections=connections, contexts=contexts, flips=flips, interval=interval, timeout=timeout,
+        prefix=s.redis_prefix,
+    )  # fmt: skip
+    result = asyncio.run(propagation.run(plan))
+    click.echo(report.text(result))
+    if report_path:
+        Path(report_path).write_text(json.dumps(asdict(result), indent=2))
+    if plot_path:
+        report.plot(result, plot_path)
+    if not result.correct:
+        raise SystemExit(1)
+
+
+@loadtest_group.command("floor")
+@env_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8040, show_default=True)
+def floor(env: str, host: str, port: int) -> None:
+    """Run the reference floor server: one pre-encoded event to every connection per Redis change."""
+    s = settings()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(floor_server.serve(redis_url(s), env, host, port, s.redis_prefix))

@@ -1,0 +1,258 @@
+"""Kill-switch propagation: how long a change takes from its commit in Redis to every client.
+
+Opens N real SSE connections (server-side `/all`, client-side `/eval` over many distinct contexts,
+or a mix) against a relay node, flips a flag K times through the real write path, and records for
+every connection and every flip the time from the commit — seen by this tool's own Redis
+subscriber, so nobody's start-up is counted — to the event's arrival. Also checks that every
+connection got every change, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from relay import codec
+from relay.admin import Admin
+from relay.config import Settings
+from relay.loadtest.sse_client import SSEConnection
+from relay.storage import Storage, connect
+
+FLAG = "loadtest-kill-switch"
+
+
+@dataclass
+class Plan:
+    target: str
+    redis_url: str
+    env: str
+    sdk_key: str | None = None
+    kind: str = "server"  # server, client or mix
+    connections: int = 100
+    contexts: int = 100
+    flips: int = 5
+    interval: float = 0.5
+    flag: str = FLAG
+    prefix: str = "relay"
+    timeout: float = 30.0
+    connect_concurrency: int = 200
+    progress: bool = True
+
+
+@dataclass
+class Report:
+    plan: dict[str, Any]
+    connections: int
+    flips: int
+    samples: int
+    missing: int
+    out_of_order: int
+    errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    histogram: list[tuple[float, int]] = field(default_factory=list)  # (upper bound ms, count)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def correct(self) -> bool:
+        return self.missing == 0 and self.out_of_order == 0 and self.errors == 0
+
+
+def _b64(ctx: dict[str, Any]) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(codec.dumps(ctx)).decode().rstrip("=")
+
+
+def _percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, round(p * (len(sorted_values) - 1)))]
+
+
+def _histogram(values: list[float]) -> list[tuple[float, int]]:
+    bounds = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, float("inf")]
+    counts = [0] * len(bounds)
+    for v in values:
+        counts[next(i for i, b in enumerate(bounds) if v <= b)] += 1
+    return list(zip(bounds, counts, strict=True))
+
+
+def _raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed + 256:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, needed + 256)), hard))
+
+
+async def _ensure_flag(admin: Admin, env: str, key: str) -> bool:
+    """The flag the tool flips: on/off, available to every SDK. Returns its current `on`."""
+    try:
+        return bool((await admin.get_item(env, "flag", key))["on"])
+    except Exception:
+        flag = {"key": key, "on": True, "variations": [False, True], "offVariation": 0, "fallthrough": {"variation": 1},
+                "description": "Flipped by relay loadtest propagation.",
+                "clientSideAvailability": {"usingEnvironmentId": True, "usingMobileKey": True}}  # fmt: skip
+        await admin.put_item(env, "flag", flag, comment="loadtest")
+        return True
+
+
+async def run(plan: Plan) -> Report:
+    _raise_fd_limit(plan.connections)
+    storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
+    admin = Admin(storage, actor="loadtest")
+    environment = await admin.environment(plan.env)
+    on = await _ensure_flag(admin, plan.env, plan.flag)
+
+    commits: dict[int, float] = {}
+    arrivals: dict[SSEConnection, list[tuple[int, float]]] = {}
+    ready: set[SSEConnection] = set()
+
+    def on_event(conn: SSEConnection, name: str, data: object, now: float) -> None:
+        if name == "put":
+            ready.add(conn)
+            return
+        if name != "patch" or not isinstance(data, dict):
+            return
+        if data.get("path") == f"/flags/{plan.flag}":  # server-side
+            arrivals[conn].append((int(data["data"]["version"]), now))
+        elif data.get("key") == plan.flag:  # client-side
+            arrivals[conn].append((int(data["version"]), now))
+
+    pubsub = storage.pubsub()
+    await pubsub.subscribe(storage.key(plan.env, "changes"))
+
+    async def watch_commits() -> None:
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            now = time.monotonic()
+            body = codec.loads(message["data"])
+            if body.get("key") == plan.flag:
+                commits[int(body["item"]["version"])] = now
+
+    watcher = asyncio.create_task(watch_commits())
+    rng = random.Random(7)
+    plans = ["free", "pro"]
+    contexts = [{"kind": "user", "key": f"loadtest-{i}", "plan": rng.choice(plans)} for i in range(plan.contexts)]
+    conns: list[SSEConnection] = []
+    for i in range(plan.connections):
+        kind = plan.kind if plan.kind != "mix" else ("server" if i % 2 == 0 else "client")
+        if kind == "server":
+            if not plan.sdk_key:
+                raise SystemExit("server-side streams need --sdk-key")
+            url, headers = f"{plan.target}/all", {"Authorization": plan.sdk_key}
+        else:
+            url, headers = f"{plan.target}/eval/{environment.client_side_id}/{_b64(contexts[i % plan.contexts])}", {}
+        conn = SSEConnection(url, headers, on_event, label=kind)
+        arrivals[conn] = []
+        conns.append(conn)
+
+    bar = progress(plan.connections, "connecting", plan.progress)
+    gate = asyncio.Semaphore(plan.connect_concurrency)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def open_one(conn: SSEConnection) -> None:
+        async with gate:
+            try:
+                await conn.open(plan.timeout)
+                tasks.append(asyncio.create_task(conn.run()))
+            except (OSError, ConnectionError, TimeoutError) as e:
+                conn.error = f"{type(e).__name__}: {e}"
+            bar.update(1)
+
+    await asyncio.gather(*(open_one(c) for c in conns))
+    bar.close()
+    live = [c for c in conns if c.error is None]
+    deadline = time.monotonic() + plan.timeout
+    while len(ready) < len(live) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+    versions: list[int] = []
+    for _ in range(plan.flips):
+        on = not on
+        result = await admin.toggle(plan.env, plan.flag, on, comment="loadtest flip")
+        version = int(result.items[0]["version"])
+        versions.append(version)
+        deadline = time.monotonic() + plan.timeout
+        while time.monotonic() < deadline and (version not in commits or _behind(live, arrivals, version)):
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(plan.interval)
+
+    for task in tasks:
+        task.cancel()
+    watcher.cancel()
+    for conn in conns:
+        conn.close()
+    await pubsub.aclose()
+    await storage.close()
+    return _report(plan, conns, versions, commits, arrivals)
+
+
+def _behind(live: list[SSEConnection], arrivals: dict[SSEConnection, list[tuple[int, float]]], version: int) -> bool:
+    return any(not arrivals[c] or arrivals[c][-1][0] < version for c in live if c.error is None)
+
+
+def _report(
+    plan: Plan,
+    conns: list[SSEConnection],
+    versions: list[int],
+    commits: dict[int, float],
+    arrivals: dict[SSEConnection, list[tuple[int, float]]],
+) -> Report:
+    latencies: list[float] = []
+    missing = out_of_order = 0
+    for conn in conns:
+        got = arrivals[conn]
+        seen = [v for v, _ in got]
+        if seen != sorted(seen):
+            out_of_order += 1
+        times = dict(got)
+        for v in versions:
+            if v not in times or v not in commits:
+                missing += 1
+            else:
+                latencies.append((times[v] - commits[v]) * 1000)
+    values = sorted(latencies)
+    return Report(
+        plan=asdict(plan) | {"sdk_key": "****" if plan.sdk_key else None},
+        connections=len(conns),
+        flips=len(versions),
+        samples=len(values),
+        missing=missing,
+        out_of_order=out_of_order,
+        errors=sum(1 for c in conns if c.error is not None and not arrivals[c]),
+        p50_ms=round(_percentile(values, 0.50), 3),
+        p90_ms=round(_percentile(values, 0.90), 3),
+        p99_ms=round(_percentile(values, 0.99), 3),
+        max_ms=round(values[-1], 3) if values else float("nan"),
+        mean_ms=round(statistics.fmean(values), 3) if values else float("nan"),
+        histogram=_histogram(values),
+        latencies_ms=[round(v, 3) for v in values],
+    )
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress(total: int, what: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the loadtest extra is not installed: no bar, same results
+        return _NoBar()
+    return tqdm(total=total, desc=what, unit="conn")
