@@ -19,7 +19,7 @@ from relay.clientstreams import ClientStreams
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
 from relay.hub import Hub
-from relay.payloads import change_events
+from relay.payloads import HEARTBEAT, change_events
 from relay.ruleset import Change
 from relay.server import client, events, ofrep_routes, ops, sdk
 from relay.server import client_streams as client_stream_routes
@@ -101,6 +101,13 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         app.state.node = node = Node(settings, sync, hub, client_streams)
         nodes[:] = [node]
         task = asyncio.create_task(sync.run())
+
+        async def heartbeats() -> None:  # one timer for every direct stream
+            while True:
+                await asyncio.sleep(settings.heartbeat_interval)
+                hub.heartbeat(HEARTBEAT)
+
+        beating = asyncio.create_task(heartbeats())
         restore = _end_streams_on_shutdown_signal(lambda: (hub.close_all(), client_streams.close_all()))
         try:
             try:  # start serving once loaded, or after a while without Redis (then /readyz says 503)
@@ -110,6 +117,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             yield
         finally:
             restore()
+            beating.cancel()
             hub.close_all()
             client_streams.close_all()
             task.cancel()

@@ -10,11 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
 Event = tuple[int, bytes]  # (data version, encoded SSE bytes); version -1 ends the stream
+
+
+@dataclass(eq=False)
+class Sink:
+    """A stream written to directly by `publish`: no task wakes per event (the hot fan-out path)."""
+
+    env: str
+    kind: str
+    write: Callable[[bytes], bool]  # False: the client is not keeping up
+    since: int  # data version already sent (in the first event)
+    end: Callable[[], None]
 
 
 @dataclass(eq=False)
@@ -29,6 +41,7 @@ class Hub:
     def __init__(self, max_queue: int = 256) -> None:
         self.max_queue = max_queue
         self._subs: dict[tuple[str, str], set[Connection]] = defaultdict(set)
+        self._sinks: dict[tuple[str, str], set[Sink]] = defaultdict(set)
         self.events_sent = 0
         self.dropped = 0
 
@@ -36,6 +49,27 @@ class Hub:
         conn = Connection(env, kind, asyncio.Queue(self.max_queue))
         self._subs[(env, kind)].add(conn)
         return conn
+
+    def attach(self, sink: Sink) -> None:
+        self._sinks[(sink.env, sink.kind)].add(sink)
+
+    def detach(self, sink: Sink) -> None:
+        sinks = self._sinks.get((sink.env, sink.kind))
+        if sinks is not None:
+            sinks.discard(sink)
+
+    def _drop_sink(self, sink: Sink) -> None:
+        self.dropped += 1
+        self.detach(sink)
+        sink.end()
+        logger.info("dropped a %s stream on %s: its socket buffer is full", sink.kind, sink.env)
+
+    def heartbeat(self, payload: bytes) -> None:
+        """Write a keep-alive to every direct stream (one timer for all of them)."""
+        for sinks in list(self._sinks.values()):
+            for sink in list(sinks):
+                if not sink.write(payload):
+                    self._drop_sink(sink)
 
     def unsubscribe(self, conn: Connection) -> None:
         subs = self._subs.get((conn.env, conn.kind))
@@ -50,7 +84,13 @@ class Hub:
         )
 
     def publish(self, env: str, kind: str, version: int, payload: bytes) -> None:
-        """Queue one encoded event on every connection of (env, kind)."""
+        """Write one encoded event to every direct stream of (env, kind), and queue it on the rest."""
+        for sink in list(self._sinks.get((env, kind), ())):
+            if version > sink.since:
+                if sink.write(payload):
+                    self.events_sent += 1
+                else:
+                    self._drop_sink(sink)
         for conn in list(self._subs.get((env, kind), ())):
             try:
                 conn.queue.put_nowait((version, payload))
@@ -69,6 +109,10 @@ class Hub:
 
     def close_all(self) -> None:
         """End every stream (shutdown)."""
+        for sinks in list(self._sinks.values()):
+            for sink in list(sinks):
+                self.detach(sink)
+                sink.end()
         for conns in list(self._subs.values()):
             for conn in list(conns):
                 self._drop(conn)

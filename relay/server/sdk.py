@@ -17,16 +17,20 @@ from starlette.routing import Route
 from relay.errors import NotFoundError
 from relay.payloads import item_json
 from relay.server.node import node_of
-from relay.server.streaming import sse_response
+from relay.server.streaming import DirectStream
 
 
 def _stream(request: Request, kind: str) -> Response:
     node = node_of(request)
     env = node.environment_for(request, "sdk")
-    rs = node.ruleset(env)
-    conn = node.hub.subscribe(env.key, kind)  # before the put: no change can fall in between
-    first = node.payloads.put_all(rs) if kind == "all" else node.payloads.put_flags(rs)
-    return sse_response(conn, first, rs.version, node.settings.heartbeat_interval, lambda: node.hub.unsubscribe(conn))
+    node.ruleset(env)  # 503 now if the environment is not loaded yet
+    put = node.payloads.put_all if kind == "all" else node.payloads.put_flags
+
+    def snapshot() -> tuple[int, bytes]:
+        current = node.ruleset(env)
+        return current.version, put(current)
+
+    return DirectStream(node.hub, env.key, kind, snapshot)
 
 
 async def stream_all(request: Request) -> Response:

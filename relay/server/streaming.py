@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from relay.hub import Connection
+from relay.hub import Connection, Hub, Sink
 from relay.payloads import HEARTBEAT
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -40,3 +43,64 @@ def sse_response(
     return StreamingResponse(
         _events(conn, first, since, heartbeat, done), media_type="text/event-stream", headers=HEADERS
     )
+
+
+def write_now(send: Send, data: bytes) -> bool:
+    """Write a body chunk without awaiting: True if written, False if the transport is paused (the
+    client is not reading) — then nothing was written and the caller drops the stream.
+
+    uvicorn's `send` only suspends when the socket's buffer is over its high-water mark, so driving
+    the coroutine one step either finishes the write or shows that it would have to wait."""
+    step = send({"type": "http.response.body", "body": data, "more_body": True})
+    try:
+        step.send(None)
+    except StopIteration:
+        return True
+    except Exception:  # the connection is gone
+        return False
+    step.close()
+    return False
+
+
+class DirectStream(Response):
+    """An SSE response that the hub writes to directly (see `write_now`), ending on disconnect, on
+    shutdown, or when the hub drops it for falling behind."""
+
+    def __init__(self, hub: Hub, env: str, kind: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+        # No Content-Length: uvicorn then sends the body chunked, event by event.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(b"content-type", b"text/event-stream")] + [
+            (k.lower().encode(), v.encode()) for k, v in HEADERS.items()
+        ]
+        self.hub, self.env, self.kind, self.snapshot = hub, env, kind, snapshot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        since, first = self.snapshot()
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        ended = asyncio.Event()
+        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set)
+        self.hub.attach(sink)
+        latest, fresh = self.snapshot()
+        if latest != since:  # a change landed while the first event was being sent: resend in full
+            sink.since = latest
+            if not sink.write(fresh):
+                self.hub.detach(sink)
+                return
+
+        async def disconnected() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        waiters = [asyncio.ensure_future(disconnected()), asyncio.ensure_future(ended.wait())]
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.hub.detach(sink)
+            for waiter in waiters:
+                waiter.cancel()
+        if waiters[1] in done:  # ended by us: finish the response (briefly: the client may be stuck)
+            with contextlib.suppress(TimeoutError, Exception):
+                async with asyncio.timeout(1.0):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})

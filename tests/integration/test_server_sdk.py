@@ -230,3 +230,17 @@ def test_a_resync_reaches_open_streams_as_patches_and_logs_hold_no_keys(
     assert "GET /all" in log
     for secret in (secrets["sdk_key"], secrets["mobile_key"]):
         assert secret not in log
+
+
+def test_idle_streams_get_heartbeat_comments(node: tuple[RelayProcess, dict[str, str]]) -> None:
+    import socket
+
+    relay, secrets = node  # heartbeat_interval is 1 s for this node
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:
+        s.sendall(f"GET /all HTTP/1.1\r\nHost: x\r\nAuthorization: {secrets['sdk_key']}\r\n\r\n".encode())
+        received = b""
+        deadline = time.monotonic() + 5
+        while b"\n:\n\n" not in received and time.monotonic() < deadline:
+            received += s.recv(65536)
+    assert b"transfer-encoding: chunked" in received.lower() and b"event: put" in received
+    assert b"\n:\n\n" in received  # a comment line, after the put, while nothing changed
