@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from relay.clientside import ResponseCache
 from relay.clientstreams import ClientStreams
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
@@ -98,7 +99,9 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             on_change=on_change,
         )
         syncs[:] = [sync]
-        app.state.node = node = Node(settings, sync, hub, client_streams)
+        app.state.node = node = Node(
+            settings, sync, hub, client_streams, responses=ResponseCache(settings.response_cache_entries)
+        )
         nodes[:] = [node]
         task = asyncio.create_task(sync.run())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -83,3 +84,58 @@ def evaluate_for_client(
     flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool
 ) -> dict[str, dict[str, Any]]:
     return {key: flag_state(flags[key], result, with_reasons) for key, result in results.items()}
+
+
+class BodyEncoder:
+    """`evalx` bodies assembled from cached per-flag fragments.
+
+    Most results are prebuilt `Evaluation` objects (one per flag outcome), so the JSON fragment
+    `"key":{...}` for a (flag, result) pair is encoded once and reused by every request that lands
+    on it. Entries hold the flag and result themselves, so an id cannot be reused while cached."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._fragments: dict[tuple[int, int, bool], tuple[Flag, Evaluation, bytes]] = {}
+
+    def body(self, flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool) -> bytes:
+        fragments = self._fragments
+        parts = []
+        for key, result in results.items():
+            flag = flags[key]
+            cache_key = (id(flag), id(result), with_reasons)
+            hit = fragments.get(cache_key)
+            if hit is None or hit[0] is not flag or hit[1] is not result:
+                fragment = codec.dumps(key) + b":" + codec.dumps(flag_state(flag, result, with_reasons))
+                if len(fragments) >= self.max_entries:
+                    fragments.clear()
+                fragments[cache_key] = (flag, result, fragment)
+                parts.append(fragment)
+            else:
+                parts.append(hit[2])
+        return b"{" + b",".join(parts) + b"}"
+
+
+class ResponseCache:
+    """Recent `evalx` bodies by (environment, data version, audience, reasons, context): a browser's
+    context repeats across page loads, and the data version in the key retires entries on change."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._bodies: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        body = self._bodies.get(key)
+        if body is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._bodies.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[object, ...], body: bytes) -> None:
+        if self.max_entries <= 0:
+            return
+        self._bodies[key] = body
+        if len(self._bodies) > self.max_entries:
+            self._bodies.popitem(last=False)

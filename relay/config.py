@@ -34,6 +34,7 @@ class Settings:
     workers: int = 1
     heartbeat_interval: float = 30.0
     max_body_bytes: int = 1_048_576  # request bodies (contexts, events) beyond this get 413
+    response_cache_entries: int = 10_000  # recent evalx bodies kept per node (0: no cache)
     # Sync: how often a node double-checks each environment's data version (catches lost pub/sub).
     version_check_interval: float = 5.0
     reconnect_max_delay: float = 10.0

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay import codec
-from relay.clientside import Audience, context_from_json, decode_context, evaluate_for_client, for_browsers, for_mobile
+from relay.clientside import Audience, context_from_json, decode_context, for_browsers, for_mobile
+from relay.clientstreams import context_key
 from relay.environments import Environment
 from relay.errors import RelayError
 from relay.evaluation import Context
@@ -48,10 +48,14 @@ async def request_context(request: Request, node: Node) -> Context:
 
 def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, with_reasons: bool) -> Response:
     rs = node.ruleset(env)
-    with node.evaluation_seconds.labels("evalx").time():
-        results = rs.snapshot.evaluate_all(ctx, audience)
-    body = evaluate_for_client(rs.flags, results, with_reasons)
-    return Response(codec.dumps(body), media_type="application/json")
+    key = (env.key, rs.version, audience.__name__, with_reasons, context_key(ctx))
+    body = node.responses.get(key)
+    if body is None:
+        with node.evaluation_seconds.labels("evalx").time():
+            results = rs.snapshot.evaluate_all(ctx, audience)
+        body = node.encoder.body(rs.flags, results, with_reasons)
+        node.responses.put(key, body)
+    return Response(body, media_type="application/json")
 
 
 def _with_reasons(request: Request) -> bool:

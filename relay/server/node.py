@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from starlette.requests import Request
 
 from relay.auth import KeyIndex, credential
+from relay.clientside import BodyEncoder, ResponseCache
 from relay.clientstreams import ClientStreams
 from relay.config import Settings
 from relay.environments import Environment
@@ -24,6 +25,8 @@ class Node:
     sync: Sync
     hub: Hub
     client_streams: ClientStreams = field(default_factory=ClientStreams)
+    encoder: BodyEncoder = field(default_factory=BodyEncoder)
+    responses: ResponseCache = field(default_factory=ResponseCache)
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
     keys: KeyIndex = field(default_factory=KeyIndex)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)

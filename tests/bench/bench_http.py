@@ -1,0 +1,136 @@
+"""HTTP benchmark: relay's `evalx` (100 flags, distinct contexts) against a bare Starlette endpoint
+returning a static body of the same size, same server settings, in the same run.
+
+    python -m tests.bench.bench_http [--seconds 10] [--connections 32]
+
+Needs `wrk` (Debian package). One relay process (one uvicorn worker), the bare app likewise, wrk
+with one thread; all on this machine, loopback only. Not a test: nothing here asserts a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from relay.loadtest.seed import ruleset
+from tests.integration.helpers import b64, run_async, storage_for
+from tests.integration.redis_server import RedisServer, free_port
+from tests.integration.relay_process import RelayProcess
+
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+BODY = open({body!r}, "rb").read()
+async def static(request):
+    return Response(BODY, media_type="application/json")
+app = Starlette(routes=[Route("/sdk/evalx/{{env}}/contexts/{{ctx}}", static)])
+"""
+
+WRK_SCRIPT = """
+paths = {{}}
+for line in io.lines("{paths}") do paths[#paths + 1] = line end
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+"""
+
+
+def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {"requests_per_second": rps, "p50_ms": ms("50"), "p99_ms": ms("99")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--contexts", type=int, default=10000, help="distinct contexts (1 = one repeated context)")
+    parser.add_argument("--no-cache", action="store_true", help="turn relay's evalx response cache off")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        redis = RedisServer(tmp / "redis").start()
+        try:
+            from relay.admin import Admin
+
+            async def setup() -> dict[str, str]:
+                admin = Admin(storage_for(redis.url), actor="bench")
+                _, secrets = await admin.create_environment("bench")
+                doc = ruleset(100, 10, seed=1)
+                for f in doc["flags"].values():
+                    f["clientSideAvailability"] = {"usingEnvironmentId": True, "usingMobileKey": True}
+                await admin.import_items("bench", doc)
+                return secrets
+
+            secrets = run_async(setup())
+            cache = "0" if args.no_cache else "10000"
+            relay = RelayProcess(redis.url, tmp / "relay", log_level="warning", response_cache_entries=cache).start()
+            env_id = secrets["client_side_id"]
+            plans = ["free", "pro", "enterprise"]
+            paths = [
+                f"/sdk/evalx/{env_id}/contexts/"
+                + b64({"kind": "user", "key": f"user-{i}", "plan": plans[i % 3], "email": f"u{i}@example.com",
+                       "age": 18 + i % 60, "appVersion": f"2.{i % 9}.0", "address": {"country": ["DE", "US"][i % 2]}})
+                for i in range(args.contexts)
+            ]  # fmt: skip
+            (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
+            script = tmp / "paths.lua"
+            script.write_text(WRK_SCRIPT.format(paths=tmp / "paths.txt"))
+            body = urllib.request.urlopen(relay.url + paths[0]).read()
+            (tmp / "body.json").write_bytes(body)
+            (tmp / "bare.py").write_text(BARE_APP.format(body=str(tmp / "body.json")))
+            bare_port = free_port()
+            bare = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--loop", "uvloop",
+                 "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+                cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(1.5)
+            try:
+                results = {
+                    "bare_static": _wrk(f"http://127.0.0.1:{bare_port}", script, args.seconds, args.connections),
+                    "relay_evalx": _wrk(relay.url, script, args.seconds, args.connections),
+                }
+            finally:
+                bare.terminate()
+                relay.stop()
+        finally:
+            redis.stop()
+    ratio = results["relay_evalx"]["requests_per_second"] / results["bare_static"]["requests_per_second"]
+    summary = {"flags": 100, "body_bytes": len(body), "contexts": args.contexts, "connections": args.connections,
+               "cache": not args.no_cache,
+               **results, "ratio": round(ratio, 3)}  # fmt: skip
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    cache = "off" if args.no_cache else "on"
+    print(f"evalx, 100 flags, {args.contexts} contexts, cache {cache}, {args.connections} connections, {len(body)} B")
+    for name in ("bare_static", "relay_evalx"):
+        r = results[name]
+        print(
+            f"  {name:<12} {r['requests_per_second']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+        )
+    print(f"  relay / bare = {ratio:.2f}  (target >= 0.33)")
+
+
+if __name__ == "__main__":
+    main()
