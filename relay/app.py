@@ -109,6 +109,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             while True:
                 await asyncio.sleep(settings.heartbeat_interval)
                 hub.heartbeat(HEARTBEAT)
+                client_streams.heartbeat(HEARTBEAT)
 
         beating = asyncio.create_task(heartbeats())
         restore = _end_streams_on_shutdown_signal(lambda: (hub.close_all(), client_streams.close_all()))

@@ -9,7 +9,6 @@ browser then re-fetches at once; pushing evaluated changes avoids that stampede.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from relay import codec
 from relay.clientside import Audience, flag_state
 from relay.evaluation import Context, Evaluation, Flag, evaluate
-from relay.hub import Connection
+from relay.hub import Sink
 from relay.payloads import sse
 from relay.ruleset import Change, Ruleset
 
@@ -36,7 +35,9 @@ class Group:
     audience: Audience
     with_reasons: bool
     results: dict[str, Evaluation]
-    conns: set[Connection] = field(default_factory=set)
+    key: tuple[Any, ...] = ()
+    sinks: set[Sink] = field(default_factory=set)
+    pending: int = 0  # connections between their first event and attaching: keep the group alive
     _put: tuple[int, bytes] | None = None
 
     def put(self, rs: Ruleset) -> bytes:
@@ -66,27 +67,31 @@ def affected_flags(rs: Ruleset, changes: list[Change]) -> set[str]:
 
 
 class ClientStreams:
-    def __init__(self, max_queue: int = 64) -> None:
-        self.max_queue = max_queue
+    def __init__(self) -> None:
         self._groups: dict[str, dict[tuple[Any, ...], Group]] = {}
         self.dropped = 0
         self.evaluations = 0  # re-evaluations done for changes: once per group, not per connection
 
-    def open(
-        self, rs: Ruleset, ctx: Context, audience: Audience, with_reasons: bool
-    ) -> tuple[Group, Connection, bytes]:
+    def group(self, rs: Ruleset, ctx: Context, audience: Audience, with_reasons: bool) -> Group:
+        """The group of this context (created, and evaluated, by its first connection)."""
         groups = self._groups.setdefault(rs.env, {})
         key = (audience.__name__, with_reasons, context_key(ctx))
         group = groups.get(key)
         if group is None:
-            group = groups[key] = Group(rs.env, ctx, audience, with_reasons, rs.snapshot.evaluate_all(ctx, audience))
-        conn = Connection(rs.env, "client", asyncio.Queue(self.max_queue))
-        group.conns.add(conn)
-        return group, conn, group.put(rs)
+            results = rs.snapshot.evaluate_all(ctx, audience)
+            group = groups[key] = Group(rs.env, ctx, audience, with_reasons, results, key)
+        group.pending += 1
+        return group
 
-    def close(self, group: Group, conn: Connection) -> None:
-        group.conns.discard(conn)
-        if not group.conns:
+    def attach(self, group: Group, sink: Sink) -> None:
+        group.sinks.add(sink)
+        self._groups.setdefault(group.env, {})[
+            (group.audience.__name__, group.with_reasons, context_key(group.ctx))
+        ] = group
+
+    def detach(self, group: Group, sink: Sink) -> None:
+        group.sinks.discard(sink)
+        if not group.sinks:
             groups = self._groups.get(group.env, {})
             for key, g in list(groups.items()):
                 if g is group:
@@ -95,7 +100,7 @@ class ClientStreams:
     def count(self, env: str | None = None) -> tuple[int, int]:
         """(connections, distinct contexts)."""
         groups = [g for e, gs in self._groups.items() if env is None or e == env for g in gs.values()]
-        return sum(len(g.conns) for g in groups), len(groups)
+        return sum(len(g.sinks) for g in groups), len(groups)
 
     def on_change(self, rs: Ruleset, changes: list[Change]) -> None:
         groups = self._groups.get(rs.env)
@@ -106,12 +111,12 @@ class ClientStreams:
         for group in list(groups.values()):
             events = [e for key in keys if (e := self._reevaluate(rs, group, key)) is not None]
             if events:
-                payload = b"".join(events)
-                for conn in list(group.conns):
-                    try:
-                        conn.queue.put_nowait((version, payload))
-                    except asyncio.QueueFull:
-                        self._drop(group, conn)
+                self._write(group, b"".join(events), version)
+
+    def _write(self, group: Group, payload: bytes, version: int) -> None:
+        for sink in list(group.sinks):
+            if version > sink.since and not sink.write(payload):
+                self._drop(group, sink)
 
     def _reevaluate(self, rs: Ruleset, group: Group, key: str) -> bytes | None:
         flag: Flag | None = rs.flags.get(key)
@@ -129,16 +134,22 @@ class ClientStreams:
             return None  # same result: nothing for the browser to do
         return sse("patch", codec.dumps({"key": key, **flag_state(flag, new, group.with_reasons)}))
 
-    def _drop(self, group: Group, conn: Connection) -> None:
+    def _drop(self, group: Group, sink: Sink) -> None:
         self.dropped += 1
-        conn.dropped = True
-        self.close(group, conn)
-        while not conn.queue.empty():
-            conn.queue.get_nowait()
-        conn.queue.put_nowait((-1, b""))
+        self.detach(group, sink)
+        sink.end()
+        logger.info("dropped a client stream on %s: its socket buffer is full", group.env)
+
+    def heartbeat(self, payload: bytes) -> None:
+        for groups in list(self._groups.values()):
+            for group in list(groups.values()):
+                for sink in list(group.sinks):
+                    if not sink.write(payload):
+                        self._drop(group, sink)
 
     def close_all(self) -> None:
         for groups in list(self._groups.values()):
             for group in list(groups.values()):
-                for conn in list(group.conns):
-                    self._drop(group, conn)
+                for sink in list(group.sinks):
+                    self.detach(group, sink)
+                    sink.end()

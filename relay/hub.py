@@ -1,21 +1,19 @@
 """Fan-out of changes to stream connections, never waiting on a slow client.
 
-Each connection has a bounded queue of pre-encoded events tagged with their data version.
-`publish` never blocks: a connection whose queue is full is dropped (its SDK reconnects and gets a
-fresh `put`), so one stuck client cannot slow the rest.
+A change is encoded once and `publish` writes those bytes into every connection's socket at once
+(`relay.server.streaming.write_now`), without waking a task per connection. A connection whose
+socket buffer is full — its client is not reading — is dropped on the spot (its SDK reconnects and
+gets a fresh `put`), so one stuck client cannot slow the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
-
-Event = tuple[int, bytes]  # (data version, encoded SSE bytes); version -1 ends the stream
 
 
 @dataclass(eq=False)
@@ -29,26 +27,11 @@ class Sink:
     end: Callable[[], None]
 
 
-@dataclass(eq=False)
-class Connection:
-    env: str
-    kind: str
-    queue: asyncio.Queue[Event] = field(repr=False)
-    dropped: bool = False
-
-
 class Hub:
-    def __init__(self, max_queue: int = 256) -> None:
-        self.max_queue = max_queue
-        self._subs: dict[tuple[str, str], set[Connection]] = defaultdict(set)
+    def __init__(self) -> None:
         self._sinks: dict[tuple[str, str], set[Sink]] = defaultdict(set)
         self.events_sent = 0
         self.dropped = 0
-
-    def subscribe(self, env: str, kind: str) -> Connection:
-        conn = Connection(env, kind, asyncio.Queue(self.max_queue))
-        self._subs[(env, kind)].add(conn)
-        return conn
 
     def attach(self, sink: Sink) -> None:
         self._sinks[(sink.env, sink.kind)].add(sink)
@@ -71,41 +54,21 @@ class Hub:
                 if not sink.write(payload):
                     self._drop_sink(sink)
 
-    def unsubscribe(self, conn: Connection) -> None:
-        subs = self._subs.get((conn.env, conn.kind))
-        if subs is not None:
-            subs.discard(conn)
-
     def count(self, env: str | None = None, kind: str | None = None) -> int:
         return sum(
             len(conns)
-            for (e, k), conns in self._subs.items()
+            for (e, k), conns in self._sinks.items()
             if (env is None or e == env) and (kind is None or k == kind)
         )
 
     def publish(self, env: str, kind: str, version: int, payload: bytes) -> None:
-        """Write one encoded event to every direct stream of (env, kind), and queue it on the rest."""
+        """Write one encoded event to every stream of (env, kind); drop the ones not keeping up."""
         for sink in list(self._sinks.get((env, kind), ())):
             if version > sink.since:
                 if sink.write(payload):
                     self.events_sent += 1
                 else:
                     self._drop_sink(sink)
-        for conn in list(self._subs.get((env, kind), ())):
-            try:
-                conn.queue.put_nowait((version, payload))
-                self.events_sent += 1
-            except asyncio.QueueFull:
-                self._drop(conn)
-
-    def _drop(self, conn: Connection) -> None:
-        conn.dropped = True
-        self.dropped += 1
-        self.unsubscribe(conn)
-        while not conn.queue.empty():
-            conn.queue.get_nowait()
-        conn.queue.put_nowait((-1, b""))
-        logger.info("dropped a %s stream on %s: it fell %d events behind", conn.kind, conn.env, self.max_queue)
 
     def close_all(self) -> None:
         """End every stream (shutdown)."""
@@ -113,6 +76,3 @@ class Hub:
             for sink in list(sinks):
                 self.detach(sink)
                 sink.end()
-        for conns in list(self._subs.values()):
-            for conn in list(conns):
-                self._drop(conn)

@@ -7,29 +7,40 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.clientside import Audience, for_browsers, for_mobile
-from relay.clientstreams import Group
 from relay.environments import Environment
-from relay.hub import Connection
+from relay.hub import Sink
 from relay.payloads import sse
 from relay.server.client import browser, request_context
 from relay.server.cors import preflight
 from relay.server.node import Node, node_of
-from relay.server.streaming import sse_response
+from relay.server.streaming import DirectStream
 
 PING = sse("ping", b" ")
 
 
 async def _evaluated_stream(request: Request, env: Environment, audience: Audience) -> Response:
     node = node_of(request)
-    rs = node.ruleset(env)
+    node.ruleset(env)  # 503 now if the environment is not loaded yet
     ctx = await request_context(request, node)
     with_reasons = request.query_params.get("withReasons") == "true"
-    group, conn, put = node.client_streams.open(rs, ctx, audience, with_reasons)
+    streams = node.client_streams
+    group = None
 
-    def done(group: Group = group, conn: Connection = conn) -> None:
-        node.client_streams.close(group, conn)
+    def snapshot() -> tuple[int, bytes]:
+        nonlocal group
+        rs = node.ruleset(env)
+        group = streams.group(rs, ctx, audience, with_reasons)
+        return rs.version, group.put(rs)
 
-    return sse_response(conn, put, rs.version, node.settings.heartbeat_interval, done)
+    def attach(sink: Sink) -> None:
+        assert group is not None
+        streams.attach(group, sink)
+
+    def detach(sink: Sink) -> None:
+        assert group is not None
+        streams.detach(group, sink)
+
+    return DirectStream(env.key, "client", snapshot, attach, detach)
 
 
 async def eval_stream(request: Request) -> Response:
@@ -43,9 +54,11 @@ async def mobile_eval_stream(request: Request) -> Response:
 
 
 def _ping_stream(node: Node, env: Environment) -> Response:
-    rs = node.ruleset(env)
-    conn = node.hub.subscribe(env.key, "ping")
-    return sse_response(conn, PING, rs.version, node.settings.heartbeat_interval, lambda: node.hub.unsubscribe(conn))
+    def snapshot() -> tuple[int, bytes]:
+        return node.ruleset(env).version, PING
+
+    node.ruleset(env)
+    return DirectStream(env.key, "ping", snapshot, node.hub.attach, node.hub.detach)
 
 
 async def ping_stream(request: Request) -> Response:

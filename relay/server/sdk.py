@@ -30,7 +30,7 @@ def _stream(request: Request, kind: str) -> Response:
         current = node.ruleset(env)
         return current.version, put(current)
 
-    return DirectStream(node.hub, env.key, kind, snapshot)
+    return DirectStream(env.key, kind, snapshot, node.hub.attach, node.hub.detach)
 
 
 async def stream_all(request: Request) -> Response:

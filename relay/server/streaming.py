@@ -1,48 +1,18 @@
-"""The one SSE writer every stream route uses: first event, queued events, heartbeats."""
+"""The one SSE response every stream route uses: a first event, then bytes written by the hubs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from relay.hub import Connection, Hub, Sink
-from relay.payloads import HEARTBEAT
+from relay.hub import Sink
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-async def _events(
-    conn: Connection, first: bytes, since: int, heartbeat: float, done: Callable[[], None]
-) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        while True:
-            try:
-                async with asyncio.timeout(heartbeat):
-                    version, data = await conn.queue.get()
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
-            if version < 0:  # dropped (too slow) or shutting down: the SDK reconnects for a fresh start
-                return
-            if version > since:  # otherwise already in the first event
-                yield data
-    finally:
-        done()
-
-
-def sse_response(
-    conn: Connection, first: bytes, since: int, heartbeat: float, done: Callable[[], None]
-) -> StreamingResponse:
-    """A chunked text/event-stream response (uvicorn chunks a body of unknown length)."""
-    return StreamingResponse(
-        _events(conn, first, since, heartbeat, done), media_type="text/event-stream", headers=HEADERS
-    )
 
 
 def write_now(send: Send, data: bytes) -> bool:
@@ -66,14 +36,21 @@ class DirectStream(Response):
     """An SSE response that the hub writes to directly (see `write_now`), ending on disconnect, on
     shutdown, or when the hub drops it for falling behind."""
 
-    def __init__(self, hub: Hub, env: str, kind: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+    def __init__(
+        self,
+        env: str,
+        kind: str,
+        snapshot: Callable[[], tuple[int, bytes]],
+        attach: Callable[[Sink], None],
+        detach: Callable[[Sink], None],
+    ) -> None:
         # No Content-Length: uvicorn then sends the body chunked, event by event.
         self.status_code = 200
         self.background = None
         self.raw_headers = [(b"content-type", b"text/event-stream")] + [
             (k.lower().encode(), v.encode()) for k, v in HEADERS.items()
         ]
-        self.hub, self.env, self.kind, self.snapshot = hub, env, kind, snapshot
+        self.env, self.kind, self.snapshot, self.attach, self.detach = env, kind, snapshot, attach, detach
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -81,12 +58,12 @@ class DirectStream(Response):
         await send({"type": "http.response.body", "body": first, "more_body": True})
         ended = asyncio.Event()
         sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set)
-        self.hub.attach(sink)
+        self.attach(sink)
         latest, fresh = self.snapshot()
         if latest != since:  # a change landed while the first event was being sent: resend in full
             sink.since = latest
             if not sink.write(fresh):
-                self.hub.detach(sink)
+                self.detach(sink)
                 return
 
         async def disconnected() -> None:
@@ -97,7 +74,7 @@ class DirectStream(Response):
         try:
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.hub.detach(sink)
+            self.detach(sink)
             for waiter in waiters:
                 waiter.cancel()
         if waiters[1] in done:  # ended by us: finish the response (briefly: the client may be stuck)
