@@ -14,7 +14,7 @@ import click
 from relay.admin import Admin
 from relay.cli.common import actor_option, env_option, redis_url, run, settings
 from relay.loadtest import floor as floor_server
-from relay.loadtest import propagation, report
+from relay.loadtest import propagation, report, soak
 from relay.loadtest.propagation import progress
 from relay.loadtest.seed import ruleset
 from relay.storage import Storage
@@ -91,6 +91,21 @@ def propagation_command(
         report.plot(result, plot_path)
     if not result.correct:
         raise SystemExit(1)
+
+
+@loadtest_group.command("soak")
+@click.option("--target", required=True, help="The relay node's base URL.")
+@env_option
+@click.option("--sdk-key", envvar="RELAY_LOADTEST_SDK_KEY", required=True)
+@click.option("--minutes", default=10.0, show_default=True)
+@click.option("--connections", default=200, show_default=True, help="Streams open at any moment (each churns).")
+def soak_command(target: str, env: str, sdk_key: str, minutes: float, connections: int) -> None:
+    """Churn streams for minutes while a flag changes; compare the node's RSS, fds and tasks."""
+    s = settings()
+    result = _run_fast(
+        soak.run(target.rstrip("/"), redis_url(s), env, sdk_key, minutes * 60, connections, s.redis_prefix)
+    )
+    click.echo(json.dumps(result, indent=2))
 
 
 def _run_fast(coro: Any) -> Any:

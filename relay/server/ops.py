@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import Iterator
 
@@ -40,7 +42,20 @@ async def status(request: Request) -> Response:
     out["events_sent"] = node.hub.events_sent
     out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
     out["client_reevaluations"] = node.client_streams.evaluations
+    out["process"] = _process()
     return JSONResponse(out)
+
+
+def _process() -> dict[str, int | None]:
+    """This worker's resident memory, open file descriptors and asyncio tasks (leak watching)."""
+    rss = fds = None
+    try:
+        with open("/proc/self/status") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        fds = len(os.listdir("/proc/self/fd"))
+    except (OSError, StopIteration, ValueError):  # not Linux
+        pass
+    return {"rss_kb": rss, "open_fds": fds, "asyncio_tasks": len(asyncio.all_tasks())}
 
 
 class _Collector:
