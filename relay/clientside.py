@@ -80,12 +80,6 @@ def flag_state(flag: Flag, result: Evaluation, with_reasons: bool) -> dict[str, 
     return out
 
 
-def evaluate_for_client(
-    flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool
-) -> dict[str, dict[str, Any]]:
-    return {key: flag_state(flags[key], result, with_reasons) for key, result in results.items()}
-
-
 class BodyEncoder:
     """`evalx` bodies assembled from cached per-flag fragments.
 
