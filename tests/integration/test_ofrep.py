@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from typing import Any
 
 import httpx
@@ -14,33 +14,30 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from relay.admin import Admin
-from relay.demo import demo_document
 from tests.integration.helpers import run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayProcess, RedisServer, dict[str, str]]]:
-    tmp = tmp_path_factory.mktemp("ofrep")
-    redis = RedisServer(tmp / "redis").start()
+def node(
+    demo_node: tuple[RelayProcess, RedisServer, dict[str, str]],
+) -> tuple[RelayProcess, RedisServer, dict[str, str]]:
+    _, redis, _ = demo_node
 
-    async def setup() -> dict[str, str]:
+    async def add_float_flag() -> None:
         admin = Admin(storage_for(redis.url), actor="test")
-        _, secrets = await admin.create_environment("prod")
-        await admin.import_items("prod", demo_document())
-        await admin.put_item(
-            "prod",
-            "flag",
-            {"key": "ratio", "on": True, "variations": [0.5, 2.0], "fallthrough": {"variation": 1}},
-        )
-        return secrets
+        flag = {"key": "ratio", "on": True, "variations": [0.5, 2.0], "fallthrough": {"variation": 1}}
+        await admin.put_item("prod", "flag", flag)
 
-    secrets = run_async(setup())
-    relay = RelayProcess(redis.url, tmp / "relay").start()
-    yield relay, redis, secrets
-    relay.stop()
-    redis.stop()
+    run_async(add_float_flag())
+    relay, _, secrets = demo_node
+    with httpx.Client(base_url=relay.url, timeout=5) as http:  # the node has applied it
+        deadline = time.monotonic() + 10
+        while http.get("/sdk/latest-flags/ratio", headers={"Authorization": secrets["sdk_key"]}).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    return demo_node
 
 
 def client_with(relay: RelayProcess, credential: str) -> Any:
@@ -70,7 +67,6 @@ def test_openfeature_sdk_with_the_sdk_key(node: tuple[RelayProcess, RedisServer,
         await admin.storage.close()
 
     run_async(toggle())
-    import time
 
     deadline = time.monotonic() + 5
     while client.get_boolean_value("checkout-kill-switch", True, student) and time.monotonic() < deadline:

@@ -10,7 +10,7 @@ import pytest
 
 from relay.demo import demo_document
 from relay.evaluation import Snapshot, parse_context, parse_items
-from tests.integration.helpers import b64, run_async, storage_for
+from tests.integration.helpers import b64
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
@@ -18,24 +18,10 @@ STUDENT = {"kind": "user", "key": "zed", "userType": "student", "device": {"plat
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    from relay.admin import Admin
-
-    tmp = tmp_path_factory.mktemp("client")
-    redis = RedisServer(tmp / "redis").start()
-
-    async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis.url), actor="test")
-        _, secrets = await admin.create_environment("prod")
-        await admin.import_items("prod", demo_document())
-        return secrets
-
-    secrets = run_async(setup())
-    relay = RelayProcess(redis.url, tmp / "relay").start()
+def node(demo_node: tuple[RelayProcess, RedisServer, dict[str, str]]) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
+    relay, _, secrets = demo_node
     with httpx.Client(base_url=relay.url, timeout=10) as http:
         yield http, secrets
-    relay.stop()
-    redis.stop()
 
 
 def expected(ctx: dict[str, Any], audience: str, with_reasons: bool = False) -> dict[str, Any]:
