@@ -10,6 +10,7 @@ connection got every change, in order.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import re
 import resource
@@ -22,7 +23,7 @@ from relay import codec
 from relay.admin import Admin
 from relay.config import Settings
 from relay.loadtest.sse_client import SSEConnection
-from relay.storage import Storage, connect
+from relay.storage import Storage, connect, watch_channel
 
 FLAG = "loadtest-kill-switch"
 VERSION = re.compile(rb'"version":(\d+)')
@@ -130,20 +131,7 @@ async def run(plan: Plan) -> Report:
         if found:
             arrivals[conn].append((int(found.group(1)), now))
 
-    pubsub = storage.pubsub()
-    await pubsub.subscribe(storage.key(plan.env, "changes"))
-
-    async def watch_commits() -> None:
-        while True:
-            message = await pubsub.get_message(timeout=1.0)
-            if message is None:
-                continue
-            now = time.monotonic()
-            body = codec.loads(message["data"])
-            if body.get("key") == plan.flag:
-                commits[int(body["item"]["version"])] = now
-
-    watcher = asyncio.create_task(watch_commits())
+    watcher = _CommitWatcher(plan.redis_url, storage.key(plan.env, "changes"), plan.flag)
     rng = random.Random(7)
     plans = ["free", "pro"]
     contexts = [{"kind": "user", "key": f"loadtest-{i}", "plan": rng.choice(plans)} for i in range(plan.contexts)]
@@ -187,18 +175,51 @@ async def run(plan: Plan) -> Report:
         version = int(result.items[0]["version"])
         versions.append(version)
         deadline = time.monotonic() + plan.timeout
-        while time.monotonic() < deadline and (version not in commits or _behind(live, arrivals, version)):
+        while time.monotonic() < deadline and _behind(live, arrivals, version):
             await asyncio.sleep(0.005)
         await asyncio.sleep(plan.interval)
 
     for task in tasks:
         task.cancel()
-    watcher.cancel()
+    commits.update(watcher.stop())
     for conn in conns:
         conn.close()
-    await pubsub.aclose()
     await storage.close()
     return _report(plan, conns, versions, commits, arrivals)
+
+
+def _watch(url: str, channel: str, flag: str, out: Any, stop: Any) -> None:
+    """In a process of its own: note when each change of `flag` arrives from Redis."""
+
+    def on_message(data: bytes, now: float) -> None:
+        body = codec.loads(data)
+        if body.get("key") == flag:
+            out.put((int(body["item"]["version"]), now))
+
+    stop_watching = watch_channel(url, channel, on_message)
+    stop.wait()
+    stop_watching()
+    out.put(None)
+
+
+class _CommitWatcher:
+    """The commit times, taken in a separate process: the tool's own event loop, busy reading
+    thousands of sockets, could otherwise delay them (CLOCK_MONOTONIC is shared by processes)."""
+
+    def __init__(self, url: str, channel: str, flag: str) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._out, self._stop = ctx.Queue(), ctx.Event()
+        self._process = ctx.Process(target=_watch, args=(url, channel, flag, self._out, self._stop), daemon=True)
+        self._process.start()
+        time.sleep(0.5)  # subscribed before the first flip
+
+    def stop(self) -> dict[int, float]:
+        self._stop.set()
+        commits: dict[int, float] = {}
+        while (item := self._out.get(timeout=10)) is not None:
+            commits[item[0]] = item[1]
+        self._process.join(5)
+        return commits
 
 
 def _behind(live: list[SSEConnection], arrivals: dict[SSEConnection, list[tuple[int, float]]], version: int) -> bool:
