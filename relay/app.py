@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from relay.clientside import ResponseCache
 from relay.clientstreams import ClientStreams
@@ -67,7 +68,7 @@ def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callab
     return restore
 
 
-def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
+def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
     hub = Hub()
     client_streams = ClientStreams()
     syncs: list[Sync] = []  # the lifespan's, for the listener below
@@ -127,7 +128,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             task.cancel()
             await storage.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *sdk.routes,
             *client.routes,
@@ -139,8 +140,9 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )
+    return sdk.StreamFastPath(app)
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> ASGIApp:
     """For `uvicorn --factory` with several workers: settings from the file and RELAY_* variables."""
     return create_app(load_settings())

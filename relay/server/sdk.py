@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import hashlib
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from relay.errors import NotFoundError
+from relay.errors import NotFoundError, RelayError
 from relay.payloads import item_json
-from relay.server.node import node_of
+from relay.server.node import Node, node_of
 from relay.server.streaming import DirectStream
 
 
-def _stream(request: Request, kind: str) -> Response:
-    node = node_of(request)
+def stream(node: Node, request: Request, kind: str) -> Response:
+    """A server-side stream (`/all` or `/flags`) for an authorized request."""
     env = node.environment_for(request, "sdk")
     node.ruleset(env)  # 503 now if the environment is not loaded yet
     put = node.payloads.put_all if kind == "all" else node.payloads.put_flags
@@ -34,11 +36,11 @@ def _stream(request: Request, kind: str) -> Response:
 
 
 async def stream_all(request: Request) -> Response:
-    return _stream(request, "all")
+    return stream(node_of(request), request, "all")
 
 
 async def stream_flags(request: Request) -> Response:
-    return _stream(request, "flags")
+    return stream(node_of(request), request, "flags")
 
 
 def _etag(env: str, version: int, what: str) -> str:
@@ -99,3 +101,24 @@ routes = [
     Route("/sdk/latest-flags/{key}", latest_flag, methods=["GET"]),
     Route("/sdk/latest-segments/{key}", latest_segment, methods=["GET"]),
 ]
+
+
+class StreamFastPath:
+    """In front of the Starlette app: `GET /all` and `GET /flags` go straight to their stream with
+    the server's own `send`, so every event written to a stream passes through no middleware
+    wrapper (each is a coroutine per write, per connection). Everything else goes to the app."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        node = getattr(self.app.state, "node", None)
+        path = scope.get("path")
+        if node is None or scope["type"] != "http" or scope["method"] != "GET" or path not in ("/all", "/flags"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = stream(node, Request(scope, receive), "all" if path == "/all" else "flags")
+        except RelayError as e:
+            response = JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+        await response(scope, receive, send)
