@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from relay import codec
@@ -97,12 +97,6 @@ class Admin:
             env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
         )
         return new_key
-
-    async def set_secure_mode(self, env_key: str, on: bool) -> Environment:
-        raw = await self.storage.environment(env_key)
-        env = replace(await self.environment(env_key), secure_mode=on)
-        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(env.to_dict()))
-        return env
 
     # reads --------------------------------------------------------------------------------------
     async def list_items(self, env: str, kind: str) -> dict[str, dict[str, Any]]:

@@ -27,6 +27,11 @@ def for_mobile(flag: Flag) -> bool:
     return flag.mobile
 
 
+def encode_context(data: Any) -> str:
+    """A context's JSON as client SDKs put it in URLs: base64url without padding."""
+    return base64.urlsafe_b64encode(codec.dumps(data)).decode().rstrip("=")
+
+
 def decode_context(b64: str) -> Context:
     """A context from the base64url (padded or not) JSON that client SDKs put in URLs."""
     try:

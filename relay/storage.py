@@ -72,6 +72,15 @@ return 1
 """
 
 
+# Compare-and-set of one environment's record, announced to every node.
+_REPLACE_ENV = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class ItemWrite:
     kind: str  # "flag" or "segment"
@@ -118,6 +127,7 @@ class Storage:
         self.audit_max = audit_max
         self._write = client.register_script(_WRITE)
         self._events = client.register_script(_EVENTS)
+        self._replace_env = client.register_script(_REPLACE_ENV)
 
     # keys ---------------------------------------------------------------------------------------
     def key(self, env: str, name: str) -> str:
@@ -210,11 +220,7 @@ class Storage:
 
     async def replace_environment(self, env: str, seen: bytes, doc: bytes) -> None:
         """Compare-and-set an environment's document; ConflictError if it changed meanwhile."""
-        script = self.client.register_script(
-            "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end "
-            "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) redis.call('PUBLISH', KEYS[2], ARGV[3]) return 1"
-        )
-        if not await script(keys=[self.environments_key, self.environments_channel], args=[env, seen, doc]):
+        if not await self._replace_env(keys=[self.environments_key, self.environments_channel], args=[env, seen, doc]):
             raise ConflictError(f'environment "{env}" changed meanwhile; try again')
 
     async def audit_environment(self, env: str, *, actor: str, action: str, comment: str, now_ms: int) -> None:

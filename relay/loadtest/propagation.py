@@ -21,6 +21,7 @@ from typing import Any
 
 from relay import codec
 from relay.admin import Admin
+from relay.clientside import encode_context
 from relay.config import Settings
 from relay.loadtest.sse_client import SSEConnection
 from relay.storage import Storage, connect, watch_channel
@@ -67,12 +68,6 @@ class Report:
     @property
     def correct(self) -> bool:
         return self.missing == 0 and self.out_of_order == 0 and self.errors == 0
-
-
-def _b64(ctx: dict[str, Any]) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(codec.dumps(ctx)).decode().rstrip("=")
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
@@ -143,7 +138,10 @@ async def run(plan: Plan) -> Report:
                 raise SystemExit("server-side streams need --sdk-key")
             url, headers = f"{plan.target}/all", {"Authorization": plan.sdk_key}
         else:
-            url, headers = f"{plan.target}/eval/{environment.client_side_id}/{_b64(contexts[i % plan.contexts])}", {}
+            url, headers = (
+                f"{plan.target}/eval/{environment.client_side_id}/{encode_context(contexts[i % plan.contexts])}",
+                {},
+            )
         conn = SSEConnection(url, headers, on_event, label=kind)
         arrivals[conn] = []
         conns.append(conn)

@@ -11,8 +11,9 @@ import urllib.request
 from typing import Any
 
 from relay.admin import Admin
+from relay.clientside import encode_context
 from relay.config import Settings
-from relay.loadtest.propagation import FLAG, _b64, _ensure_flag
+from relay.loadtest.propagation import FLAG, _ensure_flag
 from relay.loadtest.sse_client import SSEConnection
 from relay.storage import Storage, connect
 
@@ -46,7 +47,7 @@ async def run(
                 url, headers = f"{target}/all", {"Authorization": sdk_key}
             else:
                 ctx = {"kind": "user", "key": f"soak-{rng.randrange(100_000)}"}
-                url, headers = f"{target}/eval/{environment.client_side_id}/{_b64(ctx)}", {}
+                url, headers = f"{target}/eval/{environment.client_side_id}/{encode_context(ctx)}", {}
             conn = SSEConnection(url, headers, count)
             try:
                 await conn.open()

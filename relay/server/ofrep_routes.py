@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from relay import codec
@@ -106,10 +106,6 @@ async def evaluate_all(request: Request) -> Response:
         results = rs.snapshot.evaluate_all(ctx, audience)
     items = [evaluation(key, rs.flags[key], result)[1] for key, result in results.items()]
     return _json(request, 200, {"flags": items}, headers={"ETag": etag})
-
-
-async def _method_not_allowed(request: Request) -> Response:
-    return JSONResponse({"errorCode": "GENERAL", "errorDetails": f"{request.method} not allowed"}, 405)
 
 
 routes = [

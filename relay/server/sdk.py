@@ -89,10 +89,6 @@ async def latest_segment(request: Request) -> Response:
     return await _one(request, "segment")
 
 
-async def not_allowed(request: Request) -> Response:
-    return JSONResponse({"code": "method_not_allowed", "message": f"{request.method} is not allowed here"}, 405)
-
-
 routes = [
     Route("/all", stream_all, methods=["GET"]),
     Route("/flags", stream_flags, methods=["GET"]),

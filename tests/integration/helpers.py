@@ -78,7 +78,6 @@ def demo_environment(url: str, env: str = "prod") -> dict[str, str]:
 
 def b64(ctx: Any) -> str:
     """A context as client SDKs put it in URLs: base64url JSON without padding."""
-    import base64
-    import json
+    from relay.clientside import encode_context
 
-    return base64.urlsafe_b64encode(json.dumps(ctx).encode()).decode().rstrip("=")
+    return encode_context(ctx)
