@@ -250,6 +250,10 @@ class Storage:
 
     async def close(self) -> None:
         await self.client.aclose()
+        # A Sentinel-managed client does not close its connections to the Sentinels itself.
+        manager = getattr(self.client.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
 
 
 def unavailable(error: Exception, url: str) -> UnavailableError:
