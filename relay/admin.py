@@ -6,6 +6,7 @@ through Redis pub/sub. relay owns item versions: each write stores the current v
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -232,3 +233,17 @@ class Admin:
             except ConflictError:
                 continue
         raise ConflictError(f"the environment kept changing during the import; gave up after {_RETRIES} tries")
+
+    async def accept_redis_data(self, env: str, comment: str = "") -> int:
+        """After Redis lost data: every node takes Redis's current data for `env` as it is (a new
+        epoch), where nodes otherwise keep serving their newer rulesets. Returns the data version."""
+        epoch = secrets.token_hex(8)
+        version = await self.storage.new_epoch(env, epoch)
+        await self.storage.audit_environment(
+            env,
+            actor=self.actor,
+            action="accept-redis-data",
+            comment=comment or f"epoch {epoch}",
+            now_ms=self._now_ms(),
+        )
+        return version

@@ -27,6 +27,8 @@ from relay.server import client, events, ofrep_routes, ops, sdk
 from relay.server import client_streams as client_stream_routes
 from relay.server.client_streams import PING
 from relay.server.node import Node
+from relay.server.protocol import BoundedHttpTools, configure
+from relay.server.streaming import StreamGate
 from relay.storage import Storage, connect
 from relay.sync import Sync
 
@@ -89,6 +91,16 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             if rs is not None:
                 client_streams.on_change(rs, changes)
 
+    def on_reset(env: str) -> None:
+        """A new epoch (Redis's data taken in place of ours, see Sync.resync): SDKs hold item
+        versions that may now be ahead of Redis's, so patches would be ignored; end the
+        environment's streams instead, and each SDK reconnects to a fresh `put`."""
+        for node in nodes:
+            node.payloads.forget(env)
+            node.responses.clear()
+        hub.close_all(env)
+        client_streams.close_all(env)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = redis_url or settings.redis_url
@@ -97,11 +109,19 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             storage,
             version_check_interval=settings.version_check_interval,
             reconnect_max_delay=settings.reconnect_max_delay,
+            command_timeout=settings.redis_timeout,
             on_change=on_change,
+            on_reset=on_reset,
         )
         syncs[:] = [sync]
+        gate = StreamGate(
+            max_connections=settings.max_stream_connections,
+            max_lifetime=settings.stream_max_lifetime,
+            jitter=settings.stream_lifetime_jitter,
+            retry_after=settings.stream_retry_after,
+        )
         app.state.node = node = Node(
-            settings, sync, hub, client_streams, responses=ResponseCache(settings.response_cache_entries)
+            settings, sync, hub, client_streams, responses=ResponseCache(settings.response_cache_entries), gate=gate
         )
         nodes[:] = [node]
         task = asyncio.create_task(sync.run())
@@ -143,6 +163,13 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
     return sdk.StreamFastPath(app)
 
 
+def bounded_protocol(settings: Settings) -> type[BoundedHttpTools]:
+    """uvicorn's HTTP protocol class with this node's request-head limits (relay.server.protocol)."""
+    return configure(settings.max_head_bytes, settings.max_headers, settings.head_timeout)
+
+
 def app_from_environment() -> ASGIApp:
     """For `uvicorn --factory` with several workers: settings from the file and RELAY_* variables."""
-    return create_app(load_settings())
+    settings = load_settings()
+    bounded_protocol(settings)  # this worker process's copy of the protocol class
+    return create_app(settings)

@@ -132,6 +132,9 @@ class ResponseCache:
         self._bodies.move_to_end(key)
         return body
 
+    def clear(self) -> None:
+        self._bodies.clear()
+
     def put(self, key: tuple[object, ...], body: bytes) -> None:
         if self.max_entries <= 0:
             return

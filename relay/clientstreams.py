@@ -147,8 +147,10 @@ class ClientStreams:
                     if not sink.write(payload):
                         self._drop(group, sink)
 
-    def close_all(self) -> None:
-        for groups in list(self._groups.values()):
+    def close_all(self, env: str | None = None) -> None:
+        for e, groups in list(self._groups.items()):
+            if env is not None and e != env:
+                continue
             for group in list(groups.values()):
                 for sink in list(group.sinks):
                     self.detach(group, sink)

@@ -34,10 +34,21 @@ class Settings:
     workers: int = 1
     heartbeat_interval: float = 30.0
     max_body_bytes: int = 1_048_576  # request bodies (contexts, events) beyond this get 413
+    max_head_bytes: int = 65_536  # request line + headers beyond this get 431
+    max_headers: int = 100  # more headers than this get 431
+    head_timeout: float = 10.0  # seconds for a request head to arrive (else 408, or closed if idle)
+    keepalive_timeout: float = 5.0  # seconds an idle kept-alive connection stays open
+    # Streams: a per-node cap (503 + Retry-After beyond it) and a lifetime ending each stream after
+    # max_lifetime × (1 - jitter … 1), so SDKs reconnect, spreading over nodes after a rolling restart.
+    max_stream_connections: int = 20_000
+    stream_max_lifetime: float = 3600.0  # 0: streams last until the client leaves
+    stream_lifetime_jitter: float = 0.25
+    stream_retry_after: int = 5  # seconds suggested to clients refused for the cap (jittered up to 2×)
     response_cache_entries: int = 10_000  # recent evalx bodies kept per node (0: no cache)
     # Sync: how often a node double-checks each environment's data version (catches lost pub/sub).
     version_check_interval: float = 5.0
     reconnect_max_delay: float = 10.0
+    redis_timeout: float = 5.0  # a Redis command unanswered this long means Redis is lost (stale)
     # Retention of the capped Redis streams.
     audit_max_entries: int = 100_000
     events_max_entries: int = 100_000
@@ -116,4 +127,9 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
         raise ValidationError("log_format", f'expected "text" or "json", got {settings.log_format!r}')
     if settings.workers < 1:
         raise ValidationError("workers", "must be at least 1")
+    if not 0 <= settings.stream_lifetime_jitter < 1:
+        raise ValidationError("stream_lifetime_jitter", "must be at least 0 and below 1")
+    for name in ("max_body_bytes", "max_head_bytes", "max_headers", "max_stream_connections"):
+        if getattr(settings, name) < 1:
+            raise ValidationError(name, "must be at least 1")
     return settings

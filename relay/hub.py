@@ -70,9 +70,9 @@ class Hub:
                 else:
                     self._drop_sink(sink)
 
-    def close_all(self) -> None:
-        """End every stream (shutdown)."""
-        for sinks in list(self._sinks.values()):
-            for sink in list(sinks):
+    def close_all(self, env: str | None = None) -> None:
+        """End every stream (shutdown), or every stream of one environment (its SDKs reconnect)."""
+        for (e, _), sinks in list(self._sinks.items()):
+            for sink in list(sinks) if env is None or e == env else ():
                 self.detach(sink)
                 sink.end()

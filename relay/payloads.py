@@ -36,6 +36,10 @@ class ServerPayloads:
         self._cache[(rs.env, name)] = (rs.version, data)
         return data
 
+    def forget(self, env: str) -> None:
+        for key in [k for k in self._cache if k[0] == env]:
+            del self._cache[key]
+
     def flags_map(self, rs: Ruleset) -> bytes:
         return self._memo(rs, "flags", lambda: _map(rs.flags))
 

@@ -40,6 +40,8 @@ class Ruleset:
         self.snapshot = Snapshot(self.flags, self.segments)
         self.ready = False  # true after the first full load
         self.stale_since: float | None = None  # set while Redis is unreachable
+        self.epoch: str | None = None  # Redis's epoch of this data (`relay env accept` starts a new one)
+        self.diverged: str | None = None  # why Redis's data is not taken (it lost data), or None
         self.loaded_at: float | None = None
 
     def _items(self, kind: str) -> dict[str, Flag] | dict[str, Segment]:

@@ -162,18 +162,35 @@ class Storage:
     async def environment(self, env: str) -> bytes | None:
         return await self.client.hget(self.environments_key, env)  # type: ignore[no-any-return]
 
-    async def load(self, env: str) -> tuple[dict[str, bytes], dict[str, bytes], int]:
-        """Every flag and segment of an environment and its data version, as one consistent read."""
+    async def load(self, env: str) -> tuple[dict[str, bytes], dict[str, bytes], int, str | None]:
+        """Every flag and segment of an environment, its data version and epoch, in one consistent read."""
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.key(env, "flags"))
             pipe.hgetall(self.key(env, "segments"))
             pipe.get(self.key(env, "version"))
-            flags, segments, version = await pipe.execute()
+            pipe.get(self.key(env, "epoch"))
+            flags, segments, version, epoch = await pipe.execute()
         return (
             {k.decode(): v for k, v in flags.items()},
             {k.decode(): v for k, v in segments.items()},
             int(version or 0),
+            epoch.decode() if epoch else None,
         )
+
+    async def epochs(self, envs: Sequence[str]) -> dict[str, str | None]:
+        values = await self.client.mget([self.key(env, "epoch") for env in envs]) if envs else []
+        return {env: v.decode() if v else None for env, v in zip(envs, values, strict=True)}
+
+    async def new_epoch(self, env: str, epoch: str) -> int:
+        """Start a new epoch of an environment's data: every node takes Redis's data as it is, even
+        at a lower data version than it holds (after Redis lost data). Returns the data version."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.key(env, "epoch"), epoch)
+            pipe.get(self.key(env, "version"))
+            _, version = await pipe.execute()
+        message = b'{"version":%d,"kind":"epoch","key":"%s"}' % (int(version or 0), epoch.encode())
+        await self.client.publish(self.key(env, "changes"), message)
+        return int(version or 0)
 
     async def versions(self, envs: Sequence[str]) -> dict[str, int]:
         async with self.client.pipeline(transaction=False) as pipe:

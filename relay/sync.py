@@ -28,6 +28,7 @@ from relay.storage import RedisError, Storage
 logger = logging.getLogger(__name__)
 
 ChangeListener = Callable[[str, list[Change]], None]
+ResetListener = Callable[[str], None]
 
 
 def compile_item(kind: str, raw: bytes | dict[str, Any], where: str) -> Flag | Segment:
@@ -67,12 +68,18 @@ class Sync:
         *,
         version_check_interval: float = 5.0,
         reconnect_max_delay: float = 10.0,
+        command_timeout: float = 5.0,
         on_change: ChangeListener | None = None,
+        on_reset: ResetListener | None = None,
     ) -> None:
         self.storage = storage
         self.version_check_interval = version_check_interval
         self.reconnect_max_delay = reconnect_max_delay
+        # A frozen Redis (SIGSTOP, a stalled VM) accepts connections and answers nothing: without
+        # deadlines the node would wait forever and never report itself stale.
+        self.command_timeout = command_timeout
         self.listeners: list[ChangeListener] = [on_change] if on_change else []
+        self.reset_listeners: list[ResetListener] = [on_reset] if on_reset else []
         self.rulesets: dict[str, Ruleset] = {}
         self.environments: dict[str, Environment] = {}
         self.env_generation = 0  # bumped whenever an environment record changes
@@ -115,6 +122,7 @@ class Sync:
                     "stale_seconds": None if rs.stale_since is None else round(now - rs.stale_since, 3),
                     "flags": sum(1 for f in rs.flags.values() if not f.deleted),
                     "segments": sum(1 for s in rs.segments.values() if not s.deleted),
+                    "diverged": rs.diverged,
                 }
                 for env, rs in sorted(self.rulesets.items())
             },
@@ -124,9 +132,10 @@ class Sync:
     async def _session(self) -> None:
         pubsub = self.storage.pubsub()
         try:
-            await pubsub.psubscribe(self.storage.changes_pattern)
-            await pubsub.subscribe(self.storage.environments_channel)
-            await self._load_all()  # after subscribing, so nothing falls between the load and the stream
+            async with asyncio.timeout(self.command_timeout * 6):  # a full load can take a while
+                await pubsub.psubscribe(self.storage.changes_pattern)
+                await pubsub.subscribe(self.storage.environments_channel)
+                await self._load_all()  # after subscribing, so nothing falls between the load and the stream
             self.connected = True
             self.last_error = None
             for rs in self.rulesets.values():
@@ -137,12 +146,14 @@ class Sync:
                 while True:
                     message = await pubsub.get_message(timeout=0.25)
                     if message is not None:
-                        await self._handle(message)
+                        async with asyncio.timeout(self.command_timeout * 6):  # may resync
+                            await self._handle(message)
                     if checker.done():
                         checker.result()  # re-raise its Redis error here, ending the session
                     for env in sorted(self._wanted):
                         self._wanted.discard(env)
-                        await self.resync(env)
+                        async with asyncio.timeout(self.command_timeout * 6):
+                            await self.resync(env)
             finally:
                 checker.cancel()
         finally:
@@ -164,23 +175,33 @@ class Sync:
     async def _check_versions(self) -> None:
         while True:
             await asyncio.sleep(self.version_check_interval)
-            envs = sorted(await self.storage.environments())
-            for env in envs:
-                if env not in self.rulesets:
-                    self._wanted.add(env)
-            versions = await self.storage.versions(envs)
-            for env, version in versions.items():
-                rs = self.rulesets.get(env)
-                if rs is None or version == rs.version:
-                    self._suspects.pop(env, None)
-                    continue
-                # Behind twice in a row at the same version: the messages are not coming.
-                if self._suspects.get(env) == rs.version:
-                    logger.warning("%s: at version %d but Redis has %d; resyncing", env, rs.version, version)
-                    self._wanted.add(env)
-                    self._suspects.pop(env, None)
-                else:
-                    self._suspects[env] = rs.version
+            async with asyncio.timeout(self.command_timeout):
+                await self._check_versions_once()
+
+    async def _check_versions_once(self) -> None:
+        envs = sorted(await self.storage.environments())
+        for env in envs:
+            if env not in self.rulesets:
+                self._wanted.add(env)
+        for env in set(self.rulesets) - set(envs):
+            self._diverge(self.rulesets[env], "the environment is missing from Redis")
+        diverged = sorted(e for e, rs in self.rulesets.items() if rs.diverged)
+        for env, epoch in (await self.storage.epochs(diverged)).items():
+            if epoch != self.rulesets[env].epoch:  # an operator's `relay env accept`, its message missed
+                self._wanted.add(env)
+        versions = await self.storage.versions(envs)
+        for env, version in versions.items():
+            rs = self.rulesets.get(env)
+            if rs is None or version == rs.version or rs.diverged:
+                self._suspects.pop(env, None)
+                continue
+            # Behind twice in a row at the same version: the messages are not coming.
+            if self._suspects.get(env) == rs.version:
+                logger.warning("%s: at version %d but Redis has %d; resyncing", env, rs.version, version)
+                self._wanted.add(env)
+                self._suspects.pop(env, None)
+            else:
+                self._suspects[env] = rs.version
 
     # loading ------------------------------------------------------------------------------------
     async def _load_all(self) -> None:
@@ -189,6 +210,23 @@ class Sync:
             self._set_environment(raw)
         for env in sorted(raw_envs):
             await self.resync(env)
+        for env in sorted(set(self.rulesets) - set(raw_envs)):
+            # Keep serving it, with the credentials we know: only an operator can tell a lost
+            # environment from a deleted one (relay has no environment deletion).
+            self._diverge(self.rulesets[env], "the environment is missing from Redis")
+
+    def _diverge(self, rs: Ruleset, why: str) -> None:
+        """Redis lost data this node holds: keep serving what we have, and raise the alarm."""
+        if rs.diverged != why:
+            logger.error(
+                "%s: %s; serving this node's data (version %d) until an operator restores Redis "
+                "or runs `relay env accept %s`",
+                rs.env,
+                why,
+                rs.version,
+                rs.env,
+            )
+        rs.diverged = why
 
     def _set_environment(self, raw: bytes) -> str | None:
         try:
@@ -202,24 +240,30 @@ class Sync:
 
     async def resync(self, env: str) -> list[Change]:
         """Load one environment in full and report what changed."""
-        raw_flags, raw_segments, version = await self.storage.load(env)
+        raw_flags, raw_segments, version, epoch = await self.storage.load(env)
         rs = self.rulesets.get(env)
         if rs is None:
             rs = self.rulesets[env] = Ruleset(env)
             raw_env = await self.storage.environment(env)
             if raw_env is not None:
                 self._set_environment(raw_env)
-        if rs.ready and version < rs.version:
-            # Redis went backwards (restarted empty or restored from an old backup): keep serving
-            # what we have rather than wiping flags to nothing; an operator re-imports.
-            logger.error(
-                "%s: Redis is at data version %d, behind this node's %d; keeping the ruleset", env, version, rs.version
-            )
+        new_epoch = rs.ready and epoch != rs.epoch
+        if rs.ready and not new_epoch and (version < rs.version or rs.diverged):
+            # Redis went backwards (restarted empty, or restored from an old backup): never wipe
+            # flags to nothing on our own. Stay on this data, also if Redis's count later passes
+            # ours (its items' versions would still be behind what SDKs hold), until an operator
+            # starts a new epoch with `relay env accept`.
+            self._diverge(rs, f"Redis is at data version {version}, behind this node's {rs.version}")
             return []
+        if new_epoch:
+            logger.warning("%s: new epoch in Redis; taking its data (version %d, was %d)", env, version, rs.version)
         with _no_gc():
             flags = self._compile_all(env, "flag", raw_flags)
             segments = self._compile_all(env, "segment", raw_segments)
+            if new_epoch:  # a fresh start, not a diff against what we held
+                rs.flags, rs.segments = {}, {}
             changes = rs.replace(flags, segments, version)
+            rs.epoch, rs.diverged = epoch, None
         # Hundreds of thousands of long-lived compiled objects: keep the cyclic GC from walking
         # them again on every later collection (they are freed by reference counting when replaced).
         gc.freeze()
@@ -233,7 +277,9 @@ class Sync:
             version,
             len(changes),
         )
-        if changes:
+        if new_epoch:
+            self._emit_reset(env)
+        elif changes:
             self._emit(env, changes)
         return changes
 
@@ -278,6 +324,12 @@ class Sync:
             logger.error("%s: unreadable change message (%s); resyncing", env, e)
             await self.resync(env)
             return
+        if kind == "epoch":
+            if key != rs.epoch:
+                await self.resync(env)
+            return
+        if rs.diverged:  # pinned until a new epoch: no full reload per message meanwhile
+            return
         verdict = rs.check(version)
         if verdict is Applied.DUPLICATE:
             return
@@ -295,6 +347,13 @@ class Sync:
         change = Change(env, version, kind, key, item, written if isinstance(written, int) else None)
         rs.apply(change)
         self._emit(env, [change])
+
+    def _emit_reset(self, env: str) -> None:
+        for listener in self.reset_listeners:
+            try:
+                listener(env)
+            except Exception:
+                logger.exception("reset listener failed")
 
     def _emit(self, env: str, changes: list[Change]) -> None:
         for listener in self.listeners:

@@ -86,3 +86,18 @@ def rotate_key(key: str, kind: str | None, grace: str, actor: str, comment: str,
         echo_json({"key": key, f"{kind}_key": new_key, "old_key_valid_for_seconds": grace_seconds})
     else:
         click.echo(f"New {kind} key for {key} (shown once): {new_key}\nThe old key works for {grace} more.")
+
+
+@env_group.command("accept")
+@click.argument("key")
+@actor_option
+@comment_option
+def accept(key: str, actor: str, comment: str) -> None:
+    """Make every node serve Redis's data for KEY as it is now.
+
+    After Redis lost data (restarted empty, or restored from an older backup) nodes keep serving
+    their newer rulesets and raise an alarm (/readyz "diverged", relay_redis_diverged). Restore or
+    re-import the data, then run this: nodes take it, and their SDKs reconnect to a fresh copy.
+    """
+    version = run(lambda storage: Admin(storage, actor=actor).accept_redis_data(key, comment))
+    click.echo(f"{key}: nodes now take Redis's data (data version {version}); their streams reconnect")

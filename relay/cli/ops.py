@@ -12,7 +12,7 @@ import click
 import uvicorn
 
 from relay import logs
-from relay.app import create_app
+from relay.app import bounded_protocol, create_app
 from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
 from relay.config import Settings, redact_url
 from relay.embedded import EmbeddedRedis
@@ -78,7 +78,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             "port": s.port,
             "log_config": None,
             "loop": "uvloop",
-            "http": "httptools",
+            "http": bounded_protocol(s),
+            "timeout_keep_alive": s.keepalive_timeout,
             "timeout_graceful_shutdown": 10,  # a backstop: streams are ended at the signal already
         }
         if s.workers > 1:

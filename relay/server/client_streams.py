@@ -40,7 +40,7 @@ async def _evaluated_stream(request: Request, env: Environment, audience: Audien
         assert group is not None
         streams.detach(group, sink)
 
-    return DirectStream(env.key, "client", snapshot, attach, detach)
+    return DirectStream(env.key, "client", snapshot, attach, detach, node.gate)
 
 
 async def eval_stream(request: Request) -> Response:
@@ -58,7 +58,7 @@ def _ping_stream(node: Node, env: Environment) -> Response:
         return node.ruleset(env).version, PING
 
     node.ruleset(env)
-    return DirectStream(env.key, "ping", snapshot, node.hub.attach, node.hub.detach)
+    return DirectStream(env.key, "ping", snapshot, node.hub.attach, node.hub.detach, node.gate)
 
 
 async def ping_stream(request: Request) -> Response:

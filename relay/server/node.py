@@ -16,6 +16,7 @@ from relay.errors import NotFoundError, Unauthorized, UnavailableError
 from relay.hub import Hub
 from relay.payloads import ServerPayloads
 from relay.ruleset import Ruleset
+from relay.server.streaming import StreamGate
 from relay.sync import Sync
 
 
@@ -30,6 +31,7 @@ class Node:
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
     keys: KeyIndex = field(default_factory=KeyIndex)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    gate: StreamGate = field(default_factory=StreamGate)
 
     def __post_init__(self) -> None:
         self.evaluation_seconds = Histogram(

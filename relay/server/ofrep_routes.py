@@ -96,7 +96,7 @@ async def evaluate_all(request: Request) -> Response:
         return _error(request, e)
     except RelayError as e:
         return _json(request, e.status_code, {"errorCode": "GENERAL", "errorDetails": str(e)})
-    scope = f"{env.key}:{rs.version}:{audience.__name__}:".encode() + context_key(ctx)
+    scope = f"{env.key}:{rs.epoch}:{rs.version}:{audience.__name__}:".encode() + context_key(ctx)
     etag = '"' + hashlib.sha1(scope, usedforsecurity=False).hexdigest()[:20] + '"'
     if request.headers.get("if-none-match") == etag:
         response = Response(status_code=304, headers={"ETag": etag})

@@ -21,10 +21,18 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready once every environment has been loaded (stale rulesets still serve, so still ready)."""
+    """Ready once every environment has been loaded. A node that lost Redis, or whose Redis lost
+    data, still serves its last rulesets, so it stays ready (taking every node out of a load
+    balancer at once would be the outage); the body names those environments for alerting."""
     sync = node_of(request).sync
     ready = sync.loaded.is_set() and all(rs.ready for rs in sync.rulesets.values())
-    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+    body = {
+        "ready": ready,
+        "redis_connected": sync.connected,
+        "stale": sorted(env for env, rs in sync.rulesets.items() if rs.stale_since is not None),
+        "diverged": sorted(env for env, rs in sync.rulesets.items() if rs.diverged),
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def status(request: Request) -> Response:
@@ -39,6 +47,13 @@ async def status(request: Request) -> Response:
             "client_distinct_contexts": contexts,
             "ping": node.hub.count(env, "ping"),
         }
+    gate = node.gate
+    out["streams"] = {
+        "open": gate.open,
+        "max": gate.max_connections,
+        "refused": gate.refused,
+        "expired": gate.expired,
+    }
     out["events_sent"] = node.hub.events_sent
     out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
     out["client_reevaluations"] = node.client_streams.evaluations
@@ -69,14 +84,19 @@ class _Collector:
         conns = GaugeMetricFamily("relay_stream_connections", "Open stream connections", labels=["env", "kind"])
         version = GaugeMetricFamily("relay_data_version", "Data version held in memory", labels=["env"])
         stale = GaugeMetricFamily("relay_stale_seconds", "Seconds since Redis was lost (0: connected)", labels=["env"])
+        diverged = GaugeMetricFamily(
+            "relay_redis_diverged", "1 while Redis lacks data this node serves (see relay env accept)", labels=["env"]
+        )
         for env, rs in node.sync.rulesets.items():
             for kind in ("all", "flags"):
                 conns.add_metric([env, kind], node.hub.count(env, kind))
             version.add_metric([env], rs.version)
             stale.add_metric([env], 0 if rs.stale_since is None else now - rs.stale_since)
+            diverged.add_metric([env], int(rs.diverged is not None))
         yield conns
         yield version
         yield stale
+        yield diverged
         yield CounterMetricFamily(
             "relay_events_sent", "Stream events queued to connections", value=node.hub.events_sent
         )
@@ -84,6 +104,13 @@ class _Collector:
             "relay_slow_clients_dropped", "Streams dropped for falling behind", value=node.hub.dropped
         )
         yield CounterMetricFamily("relay_resyncs", "Full reloads of an environment", value=node.sync.resyncs)
+        yield GaugeMetricFamily("relay_streams_open", "Open stream connections of every kind", value=node.gate.open)
+        yield CounterMetricFamily(
+            "relay_streams_refused", "Stream requests refused (503) at the connection cap", value=node.gate.refused
+        )
+        yield CounterMetricFamily(
+            "relay_streams_expired", "Streams ended at their maximum lifetime", value=node.gate.expired
+        )
         yield GaugeMetricFamily(
             "relay_redis_connected", "1 while the subscriber is connected", value=int(node.sync.connected)
         )

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from relay.errors import NotFoundError, RelayError
 from relay.payloads import item_json
+from relay.ruleset import Ruleset
 from relay.server.node import Node, node_of
 from relay.server.streaming import DirectStream
 
@@ -32,7 +33,7 @@ def stream(node: Node, request: Request, kind: str) -> Response:
         current = node.ruleset(env)
         return current.version, put(current)
 
-    return DirectStream(env.key, kind, snapshot, node.hub.attach, node.hub.detach)
+    return DirectStream(env.key, kind, snapshot, node.hub.attach, node.hub.detach, node.gate)
 
 
 async def stream_all(request: Request) -> Response:
@@ -43,13 +44,15 @@ async def stream_flags(request: Request) -> Response:
     return stream(node_of(request), request, "flags")
 
 
-def _etag(env: str, version: int, what: str) -> str:
-    digest = hashlib.sha1(f"{env}:{version}:{what}".encode(), usedforsecurity=False).hexdigest()[:16]
-    return f'"relay-{digest}"'
+def _etag(rs: Ruleset, what: str) -> str:
+    # The epoch too: after `relay env accept` a data version can come round again with other data.
+    digest = hashlib.sha1(f"{rs.env}:{rs.epoch}:{rs.version}:{what}".encode(), usedforsecurity=False).hexdigest()
+    return f'"relay-{digest[:16]}"'
 
 
-def _polled(request: Request, what: str, body: bytes, env: str, version: int) -> Response:
-    etag = _etag(env, version, what)
+def _polled(request: Request, what: str, body: bytes, rs: Ruleset) -> Response:
+    etag = _etag(rs, what)
+
     headers = {"ETag": etag, "Cache-Control": "private, max-age=0"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
@@ -60,14 +63,14 @@ async def latest_all(request: Request) -> Response:
     node = node_of(request)
     env = node.environment_for(request, "sdk")
     rs = node.ruleset(env)
-    return _polled(request, "all", node.payloads.all_data(rs), env.key, rs.version)
+    return _polled(request, "all", node.payloads.all_data(rs), rs)
 
 
 async def latest_flags(request: Request) -> Response:
     node = node_of(request)
     env = node.environment_for(request, "sdk")
     rs = node.ruleset(env)
-    return _polled(request, "flags", node.payloads.flags_map(rs), env.key, rs.version)
+    return _polled(request, "flags", node.payloads.flags_map(rs), rs)
 
 
 async def _one(request: Request, kind: str) -> Response:
@@ -78,7 +81,7 @@ async def _one(request: Request, kind: str) -> Response:
     item = (rs.flags if kind == "flag" else rs.segments).get(key)
     if item is None or item.deleted:
         raise NotFoundError(f'no {kind} "{key}"')
-    return _polled(request, f"{kind}:{key}:{item.version}", item_json(item.data), env.key, rs.version)
+    return _polled(request, f"{kind}:{key}:{item.version}", item_json(item.data), rs)
 
 
 async def latest_flag(request: Request) -> Response:

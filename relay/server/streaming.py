@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from relay.hub import Sink
@@ -32,6 +34,35 @@ def write_now(send: Send, data: bytes) -> bool:
     return False
 
 
+@dataclass
+class StreamGate:
+    """A node's limits on its stream connections, shared by every stream route.
+
+    Beyond `max_connections` a stream request gets 503 with a jittered Retry-After (SDKs back off
+    and retry, perhaps on another node). Each stream ends after `max_lifetime` × a random factor in
+    [1 - jitter, 1]: the SDK reconnects at once and gets a fresh `put`, and the jitter spreads those
+    reconnections out, so after a rolling restart connections drift back to an even spread."""
+
+    max_connections: int = 20_000
+    max_lifetime: float = 0.0  # 0: forever
+    jitter: float = 0.25
+    retry_after: int = 5
+    open: int = 0
+    refused: int = 0
+    expired: int = 0
+
+    def lifetime(self) -> float | None:
+        if self.max_lifetime <= 0:
+            return None
+        return self.max_lifetime * random.uniform(1 - self.jitter, 1)
+
+    def refusal(self) -> Response:
+        self.refused += 1
+        retry = random.randint(self.retry_after, 2 * self.retry_after)
+        body = {"code": "too_many_streams", "message": f"this node holds its maximum of {self.max_connections} streams"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry)})
+
+
 class DirectStream(Response):
     """An SSE response that the hub writes to directly (see `write_now`), ending on disconnect, on
     shutdown, or when the hub drops it for falling behind."""
@@ -43,6 +74,7 @@ class DirectStream(Response):
         snapshot: Callable[[], tuple[int, bytes]],
         attach: Callable[[Sink], None],
         detach: Callable[[Sink], None],
+        gate: StreamGate,
     ) -> None:
         # No Content-Length: uvicorn then sends the body chunked, event by event.
         self.status_code = 200
@@ -51,8 +83,20 @@ class DirectStream(Response):
             (k.lower().encode(), v.encode()) for k, v in HEADERS.items()
         ]
         self.env, self.kind, self.snapshot, self.attach, self.detach = env, kind, snapshot, attach, detach
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gate = self.gate
+        if gate.open >= gate.max_connections:
+            await gate.refusal()(scope, receive, send)
+            return
+        gate.open += 1
+        try:
+            await self._stream(receive, send)
+        finally:
+            gate.open -= 1
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         since, first = self.snapshot()
         await send({"type": "http.response.body", "body": first, "more_body": True})
@@ -70,10 +114,14 @@ class DirectStream(Response):
             while (await receive())["type"] != "http.disconnect":
                 pass
 
+        lifetime = self.gate.lifetime()
+        expiry = None if lifetime is None else asyncio.get_running_loop().call_later(lifetime, self._expire, ended)
         waiters = [asyncio.ensure_future(disconnected()), asyncio.ensure_future(ended.wait())]
         try:
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             self.detach(sink)
             for waiter in waiters:
                 waiter.cancel()
@@ -81,3 +129,7 @@ class DirectStream(Response):
             with contextlib.suppress(TimeoutError, Exception):
                 async with asyncio.timeout(1.0):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _expire(self, ended: asyncio.Event) -> None:
+        self.gate.expired += 1
+        ended.set()

@@ -146,7 +146,8 @@ def test_health_status_and_metrics(node: tuple[RelayProcess, dict[str, str]], re
     wait_for(lambda: "relay_propagation_seconds_count 1.0" in _get(f"{relay.url}/metrics", {})[2].decode())
     assert 'relay_evaluation_seconds_count{route="evalx"} 1.0' in _get(f"{relay.url}/metrics", {})[2].decode()
     assert _get(f"{relay.url}/healthz", {})[0] == 200
-    assert json.loads(_get(f"{relay.url}/readyz", {})[2]) == {"ready": True}
+    ready = json.loads(_get(f"{relay.url}/readyz", {})[2])
+    assert ready == {"ready": True, "redis_connected": True, "stale": [], "diverged": []}
     status = json.loads(_get(f"{relay.url}/status", {})[2])
     assert status["connected"] and status["environments"]["prod"]["flags"] == 5
     metrics = _get(f"{relay.url}/metrics", {})[2].decode()
