@@ -27,6 +27,11 @@ class Settings:
     redis_url: str | None = None
     redis_password: str | None = None
     redis_prefix: str = "relay"
+    # TLS to Redis (rediss:// and rediss+sentinel:// URLs): the CA bundle that verifies Redis (default:
+    # the system's), and a client certificate and key when Redis asks for one (mutual TLS).
+    redis_tls_ca_file: str | None = None
+    redis_tls_cert_file: str | None = None
+    redis_tls_key_file: str | None = None
     data_dir: str = ".relay"
     # The HTTP server (relay serve).
     host: str = "127.0.0.1"

@@ -109,13 +109,27 @@ def connect(settings: Settings, url: str | None = None) -> redis.Redis:
             raise UnavailableError(f"sentinel URL {redact_url(url)} names no master (…/mymaster)")
         db = int(path[1]) if len(path) > 1 else 0
         password = password or (unquote(parts.password) if parts.password else None)
-        sentinel = Sentinel(hosts, sentinel_kwargs={"password": password}, password=password, db=db,
-                            ssl=parts.scheme.startswith("rediss"))  # fmt: skip
+        tls = _tls(settings) if parts.scheme == "rediss+sentinel" else {}  # to Sentinels and Redis alike
+        sentinel = Sentinel(hosts, sentinel_kwargs={"password": password, **tls}, password=password, db=db, **tls)
         return sentinel.master_for(path[0])
     kwargs: dict[str, Any] = {"health_check_interval": 10}
     if password:
         kwargs["password"] = password
+    if parts.scheme == "rediss":
+        kwargs.update(_tls(settings))
+        del kwargs["ssl"]  # the scheme says it already
     return redis.Redis.from_url(url, **kwargs)
+
+
+def _tls(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {"ssl": True}
+    if settings.redis_tls_ca_file:
+        out["ssl_ca_certs"] = settings.redis_tls_ca_file
+    if settings.redis_tls_cert_file:
+        out["ssl_certfile"] = settings.redis_tls_cert_file
+    if settings.redis_tls_key_file:
+        out["ssl_keyfile"] = settings.redis_tls_key_file
+    return out
 
 
 class Storage:
