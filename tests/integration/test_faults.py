@@ -266,21 +266,23 @@ def _stuck_client(url: str, sdk_key: str) -> Any:
 
 
 async def _flip_latencies(relay: RelayProcess, redis_url: str, streams: list[Collector], flips: int) -> list[float]:
-    """Seconds from each write's return to its patch on every stream."""
+    """Seconds from each write's start to its patch's arrival, on every stream."""
     admin = Admin(storage_for(redis_url), actor="ops")
     big = "x" * 200_000  # each patch ~200 KB: a stuck client's buffers fill in a few flips
+
+    def arrivals(s: Collector) -> list[float]:
+        return [t for name, d, t in s.events if name == "patch" and d["path"] == "/flags/big"]
+
+    base = [len(arrivals(s)) for s in streams]
     latencies = []
     for i in range(flips):
-        await admin.put_item("prod", "flag", simple_flag("big", variations=[big + str(i), "b"]))
         written = time.monotonic()
-
-        def arrived(s: Collector, i: int = i) -> bool:
-            return sum(1 for k, _ in s.patches() if k == "big") > i
-
-        await eventually(lambda: all(arrived(s) for s in streams), what=f"flip {i} on every stream")
-        for s in streams:
-            t = [t for name, d, t in s.events if name == "patch" and d["path"] == "/flags/big"][i]
-            latencies.append(t - written)
+        await admin.put_item("prod", "flag", simple_flag("big", variations=[big + str(i), "b"]))
+        await eventually(
+            lambda i=i: all(len(arrivals(s)) > b + i for s, b in zip(streams, base, strict=True)),
+            what=f"flip {i} on every stream",
+        )
+        latencies += [arrivals(s)[b + i] - written for s, b in zip(streams, base, strict=True)]
     await admin.storage.close()
     return latencies
 
