@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from relay import codec
@@ -24,6 +24,7 @@ from relay.environments import (
 )
 from relay.errors import ConflictError, NotFoundError, ValidationError
 from relay.evaluation import parse_flag, parse_items, parse_segment
+from relay.sealing import Sealer, SealError, aad
 from relay.storage import ItemWrite, Storage
 
 KINDS = ("flag", "segment")
@@ -46,10 +47,19 @@ def _is_live(raw: bytes | None) -> bool:
 
 
 class Admin:
-    def __init__(self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None
+    ) -> None:
         self.storage = storage
         self.actor = actor
         self.clock = clock
+        self.sealer = sealer  # with one, SDK keys are also stored sealed, so secure mode can use them
+
+    def _seal(self, env_key: str, sdk_key: str) -> str | None:
+        return self.sealer.seal(sdk_key, aad(env_key, hash_key(sdk_key))) if self.sealer else None
+
+    def _no_secret_key(self, what: str) -> ValidationError:
+        return ValidationError("secret_key", f"{what} needs the secret key that seals SDK keys: set RELAY_SECRET_KEY")
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -66,17 +76,22 @@ class Admin:
         raw = await self.storage.environments()
         return [Environment.from_dict(codec.loads(v)) for _, v in sorted(raw.items())]
 
-    async def create_environment(self, key: str, name: str | None = None) -> tuple[Environment, dict[str, str]]:
+    async def create_environment(
+        self, key: str, name: str | None = None, *, secure_mode: bool = False
+    ) -> tuple[Environment, dict[str, str]]:
         """A new environment and its keys; the secret keys exist in plain text only in the return value."""
         check_env_key(key)
+        if secure_mode and self.sealer is None:
+            raise self._no_secret_key("secure mode")
         sdk_key, mobile_key = new_sdk_key(), new_mobile_key()
         env = Environment(
             key=key,
             name=name or key,
             created_ms=self._now_ms(),
             client_side_id=new_client_side_id(),
-            sdk_keys=(Credential(hash_key(sdk_key)),),
+            sdk_keys=(Credential(hash_key(sdk_key), sealed=self._seal(key, sdk_key)),),
             mobile_keys=(Credential(hash_key(mobile_key)),),
+            secure_mode=secure_mode,
         )
         if not await self.storage.create_environment(key, codec.dumps(env.to_dict())):
             raise ConflictError(f'environment "{key}" already exists')
@@ -90,14 +105,55 @@ class Admin:
         """A new SDK ("sdk") or mobile ("mobile") key; the old one works for `grace_seconds` more."""
         raw = await self.storage.environment(env_key)
         env = await self.environment(env_key)
+        if kind == "sdk" and env.secure_mode and self.sealer is None:
+            raise self._no_secret_key(f'"{env_key}" is in secure mode: rotating its SDK key')
         new_key = new_sdk_key() if kind == "sdk" else new_mobile_key()
         now = self._now_ms()
-        rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000))
+        sealed = self._seal(env_key, new_key) if kind == "sdk" else None
+        rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000), sealed)
         await self.storage.replace_environment(env_key, raw or b"", codec.dumps(rotated.to_dict()))
         await self.storage.audit_environment(
             env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
         )
         return new_key
+
+    async def set_secure_mode(self, env_key: str, on: bool, *, sdk_key: str | None = None, comment: str = "") -> None:
+        """Turn secure mode on or off. On needs the current SDK key sealed under this secret key: sealed
+        when the key was made, or now from `sdk_key` (checked against the stored hash)."""
+        raw = await self.storage.environment(env_key)
+        env = await self.environment(env_key)
+        now = self._now_ms()
+        creds = env.sdk_keys
+        if on:
+            if self.sealer is None:
+                raise self._no_secret_key("secure mode")
+            if sdk_key is not None:
+                if not env.accepts("sdk", sdk_key, now):
+                    raise ValidationError("sdk_key", f'not a live SDK key of "{env_key}"')
+                digest = hash_key(sdk_key)
+                creds = tuple(replace(c, sealed=self._seal(env_key, sdk_key)) if c.hash == digest else c for c in creds)
+            primary = next((c for c in creds if c.expires_ms is None), None)
+            if primary is None or not self._opens(env_key, primary):
+                raise ValidationError(
+                    "sdk_key",
+                    f'the current SDK key of "{env_key}" is not sealed under this secret key; give it with '
+                    "--sdk-key-stdin, or rotate it (relay env rotate-key --sdk) with RELAY_SECRET_KEY set",
+                )
+        updated = replace(env, sdk_keys=creds, secure_mode=on)
+        if updated == env:
+            return
+        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(updated.to_dict()))
+        await self.storage.audit_environment(
+            env_key, actor=self.actor, action=f"secure-mode-{'on' if on else 'off'}", comment=comment, now_ms=now
+        )
+
+    def _opens(self, env_key: str, cred: Credential) -> bool:
+        if self.sealer is None or cred.sealed is None:
+            return False
+        try:
+            return hash_key(self.sealer.open(cred.sealed, aad(env_key, cred.hash))) == cred.hash
+        except SealError:
+            return False
 
     # reads --------------------------------------------------------------------------------------
     async def list_items(self, env: str, kind: str) -> dict[str, dict[str, Any]]:

@@ -45,6 +45,11 @@ class KeyIndex:
         """The environment of a public client-side ID (not a secret: it is in browser URLs)."""
         return self._by_client_id.get(client_side_id)
 
+    def live(self, kind: str, key_hash: str, now_ms: int) -> bool:
+        """Whether the credential with this hash still authorizes (not expired, not removed)."""
+        env = self._by_hash.get((kind, key_hash))
+        return env is not None and any(c.hash == key_hash for c in env.live(kind, now_ms))
+
     def find(self, kind: str, key: str, now_ms: int | None = None) -> Environment | None:
         env = self._by_hash.get((kind, hash_key(key)))
         if env is None:

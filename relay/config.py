@@ -32,6 +32,8 @@ class Settings:
     redis_tls_ca_file: str | None = None
     redis_tls_cert_file: str | None = None
     redis_tls_key_file: str | None = None
+    # Seals SDK keys at rest for secure mode (relay.sealing); never stored in Redis. 32+ characters.
+    secret_key: str | None = None
     data_dir: str = ".relay"
     # The HTTP server (relay serve).
     host: str = "127.0.0.1"
@@ -75,6 +77,8 @@ class Settings:
             out["redis_password"] = "****"
         if self.redis_url:
             out["redis_url"] = redact_url(self.redis_url)
+        if self.secret_key:
+            out["secret_key"] = "****"
         return out
 
 
@@ -137,4 +141,6 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
     for name in ("max_body_bytes", "max_head_bytes", "max_headers", "max_stream_connections"):
         if getattr(settings, name) < 1:
             raise ValidationError(name, "must be at least 1")
+    if settings.secret_key is not None and len(settings.secret_key) < 32:
+        raise ValidationError("secret_key", "must be at least 32 characters (see docs/security.md)")
     return settings

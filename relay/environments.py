@@ -3,7 +3,8 @@
 An environment has a server-side SDK key (`sdk-…`), a public client-side ID (24 hex digits, in
 browser URLs) and a mobile key (`mob-…`). Redis keeps only SHA-256 hashes of the secret keys: a
 key is 128 random bits, so a fast hash is enough (no dictionary to attack) and a Redis dump
-reveals nothing usable. A rotated key keeps working until its grace period ends.
+reveals nothing usable. A rotated key keeps working until its grace period ends. For secure mode
+an SDK key may also be kept sealed (encrypted, see `relay.sealing`) beside its hash.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def secure_mode_hash(sdk_key: str, fully_qualified_key: str) -> str:
+    """LaunchDarkly's secure-mode hash (the browser SDK's `hash` option, sent as `h`): lowercase hex
+    HMAC-SHA256 keyed with the SDK key over the context's fully-qualified key, as the Python SDK's
+    `LDClient.secure_mode_hash(context)` computes it."""
+    return hmac.new(sdk_key.encode(), fully_qualified_key.encode(), hashlib.sha256).hexdigest()
+
+
 def new_sdk_key() -> str:
     return f"sdk-{secrets.token_hex(16)}"
 
@@ -40,6 +48,7 @@ def new_client_side_id() -> str:
 class Credential:
     hash: str
     expires_ms: int | None = None  # set when the key was rotated out
+    sealed: str | None = None  # the SDK key itself, encrypted, for secure mode (relay.sealing)
 
     def valid_at(self, now_ms: int) -> bool:
         return self.expires_ms is None or now_ms < self.expires_ms
@@ -65,20 +74,21 @@ class Environment:
             ok |= hmac.compare_digest(cred.hash, digest) and cred.valid_at(now_ms)
         return ok
 
-    def rotated(self, kind: str, new_key: str, now_ms: int, grace_ms: int) -> Environment:
+    def live(self, kind: str, now_ms: int) -> tuple[Credential, ...]:
+        return tuple(c for c in (self.sdk_keys if kind == "sdk" else self.mobile_keys) if c.valid_at(now_ms))
+
+    def rotated(self, kind: str, new_key: str, now_ms: int, grace_ms: int, sealed: str | None = None) -> Environment:
         """A new primary key; the current live ones expire after the grace period."""
-        creds = self.sdk_keys if kind == "sdk" else self.mobile_keys
         expiring = tuple(
-            Credential(c.hash, min(c.expires_ms or now_ms + grace_ms, now_ms + grace_ms))
-            for c in creds
-            if c.valid_at(now_ms)
+            replace(c, expires_ms=min(c.expires_ms or now_ms + grace_ms, now_ms + grace_ms))
+            for c in self.live(kind, now_ms)
         )
-        fresh = (Credential(hash_key(new_key)), *expiring)
+        fresh = (Credential(hash_key(new_key), sealed=sealed), *expiring)
         return replace(self, sdk_keys=fresh) if kind == "sdk" else replace(self, mobile_keys=fresh)
 
     def to_dict(self) -> dict[str, Any]:
         def creds(cs: tuple[Credential, ...]) -> list[dict[str, Any]]:
-            return [{"hash": c.hash, "expires": c.expires_ms} for c in cs]
+            return [{"hash": c.hash, "expires": c.expires_ms, **({"sealed": c.sealed} if c.sealed else {})} for c in cs]
 
         return {
             **self.extra,
@@ -96,7 +106,7 @@ class Environment:
         try:
 
             def creds(items: list[dict[str, Any]]) -> tuple[Credential, ...]:
-                return tuple(Credential(str(c["hash"]), c.get("expires")) for c in items)
+                return tuple(Credential(str(c["hash"]), c.get("expires"), c.get("sealed") or None) for c in items)
 
             known = {"key", "name", "created", "clientSideId", "sdkKeys", "mobileKeys", "secureMode"}
             return Environment(

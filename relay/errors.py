@@ -3,9 +3,12 @@
 RelayError
 ├── ValidationError          400  invalid_input       bad JSON shape, with the JSON path
 │   └── InvalidContextError  400  invalid_context     an evaluation context that cannot be used
+├── InvalidSecureModeHash    400  invalid_secure_mode_hash  secure mode: `h` missing or wrong
 ├── NotFoundError            404  not_found
 ├── ConflictError            409  version_conflict    optimistic-concurrency check failed
+├── Unauthorized             401  unauthorized        missing, unknown or expired SDK or mobile key
 └── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
+    └── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ class ConflictError(RelayError):
 class UnavailableError(RelayError):
     status_code = 503
     code = "unavailable"
+
+
+class SecureModeUnavailable(UnavailableError):
+    code = "secure_mode_unavailable"
+
+
+class InvalidSecureModeHash(RelayError):
+    status_code = 400  # what LaunchDarkly answers
+    code = "invalid_secure_mode_hash"
 
 
 class Unauthorized(RelayError):

@@ -1,12 +1,25 @@
-"""`relay env`: create, list and rotate the keys of environments."""
+"""`relay env`: create, list and rotate the keys of environments; secure mode."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from relay.admin import Admin
-from relay.cli.common import actor_option, comment_option, echo_json, json_option, parse_duration, run
+from relay.cli.common import actor_option, comment_option, echo_json, fail, json_option, parse_duration, run, settings
+from relay.errors import ValidationError
+from relay.sealing import Sealer, sealer_for
 from relay.storage import Storage
+
+
+def _sealer() -> Sealer | None:
+    """With `secret_key` set, SDK keys are also stored sealed, so secure mode can be turned on."""
+    try:
+        return sealer_for(settings().secret_key)
+    except ValidationError as e:
+        fail(e)
+    return None
 
 
 @click.group("env")
@@ -17,13 +30,17 @@ def env_group() -> None:
 @env_group.command("create")
 @click.argument("key")
 @click.option("--name", help="A display name (default: the key).")
+@click.option("--secure-mode", is_flag=True, help="Browsers must send the context's hash (needs RELAY_SECRET_KEY).")
 @actor_option
 @json_option
-def create(key: str, name: str | None, actor: str, as_json: bool) -> None:
-    """Create an environment and print its keys, once: relay stores only their hashes."""
+def create(key: str, name: str | None, secure_mode: bool, actor: str, as_json: bool) -> None:
+    """Create an environment and print its keys, once: relay stores only their hashes (and, with a
+    secret key configured, the SDK key sealed for secure mode)."""
+    sealer = _sealer()
 
     async def go(storage: Storage) -> dict[str, str]:
-        _, secrets = await Admin(storage, actor=actor).create_environment(key, name)
+        admin = Admin(storage, actor=actor, sealer=sealer)
+        _, secrets = await admin.create_environment(key, name, secure_mode=secure_mode)
         return secrets
 
     secrets = run(go)
@@ -59,10 +76,11 @@ def list_(as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    click.echo(f"{'KEY':<20} {'NAME':<24} {'CLIENT-SIDE ID':<26} SDK KEYS  MOBILE KEYS")
+    click.echo(f"{'KEY':<20} {'NAME':<24} {'CLIENT-SIDE ID':<26} SDK KEYS  MOBILE KEYS  SECURE MODE")
     for r in rows:
         click.echo(
-            f"{r['key']!s:<20} {r['name']!s:<24} {r['client_side_id']!s:<26} {r['sdk_keys']!s:<9} {r['mobile_keys']}"
+            f"{r['key']!s:<20} {r['name']!s:<24} {r['client_side_id']!s:<26} {r['sdk_keys']!s:<9} "
+            f"{r['mobile_keys']!s:<12} {'on' if r['secure_mode'] else 'off'}"
         )
 
 
@@ -81,11 +99,37 @@ def rotate_key(key: str, kind: str | None, grace: str, actor: str, comment: str,
     if kind is None:
         raise click.UsageError("say which key: --sdk or --mobile")
     grace_seconds = parse_duration(grace)
-    new_key = run(lambda storage: Admin(storage, actor=actor).rotate_key(key, kind, grace_seconds, comment))
+    sealer = _sealer()
+    new_key = run(
+        lambda storage: Admin(storage, actor=actor, sealer=sealer).rotate_key(key, kind, grace_seconds, comment)
+    )
     if as_json:
         echo_json({"key": key, f"{kind}_key": new_key, "old_key_valid_for_seconds": grace_seconds})
     else:
         click.echo(f"New {kind} key for {key} (shown once): {new_key}\nThe old key works for {grace} more.")
+
+
+@env_group.command("secure-mode")
+@click.argument("key")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option(
+    "--sdk-key-stdin",
+    is_flag=True,
+    help="Read the current SDK key from standard input and seal it (for keys made without a secret key).",
+)
+@actor_option
+@comment_option
+def secure_mode(key: str, state: str, sdk_key_stdin: bool, actor: str, comment: str) -> None:
+    """Turn secure mode on or off: browsers must then send `h`, the HMAC-SHA256 of the context's key
+    with the SDK key (LaunchDarkly's `secure_mode_hash`). Needs RELAY_SECRET_KEY here and on every node."""
+    sdk_key = sys.stdin.readline().strip() if sdk_key_stdin else None
+    sealer = _sealer()
+    run(
+        lambda storage: Admin(storage, actor=actor, sealer=sealer).set_secure_mode(
+            key, state == "on", sdk_key=sdk_key or None, comment=comment
+        )
+    )
+    click.echo(f"Secure mode is {state} for {key}.")
 
 
 @env_group.command("accept")

@@ -67,6 +67,7 @@ async def evalx(request: Request) -> Response:
     node = node_of(request)
     env = node.environment_for_client_id(request.path_params["env_id"])
     ctx = await request_context(request, node)
+    node.check_secure_mode(request, env, ctx)  # before the response cache, whose key has no `h`
     return evaluated(node, env, ctx, for_browsers, _with_reasons(request))
 
 

@@ -18,10 +18,14 @@ from relay.server.streaming import DirectStream
 PING = sse("ping", b" ")
 
 
-async def _evaluated_stream(request: Request, env: Environment, audience: Audience) -> Response:
+async def _evaluated_stream(
+    request: Request, env: Environment, audience: Audience, key_hash: str | None = None
+) -> Response:
     node = node_of(request)
     node.ruleset(env)  # 503 now if the environment is not loaded yet
     ctx = await request_context(request, node)
+    if audience is for_browsers:  # secure mode: the hash's SDK key then authorizes the stream
+        key_hash = node.check_secure_mode(request, env, ctx)
     with_reasons = request.query_params.get("withReasons") == "true"
     streams = node.client_streams
     group = None
@@ -40,7 +44,8 @@ async def _evaluated_stream(request: Request, env: Environment, audience: Audien
         assert group is not None
         streams.detach(group, sink)
 
-    return DirectStream(env.key, "client", snapshot, attach, detach, node.gate)
+    guarded = node.guard("sdk" if audience is for_browsers else "mobile", key_hash, attach, detach)
+    return DirectStream(env.key, "client", snapshot, *guarded, node.gate)
 
 
 async def eval_stream(request: Request) -> Response:
@@ -49,16 +54,17 @@ async def eval_stream(request: Request) -> Response:
 
 
 async def mobile_eval_stream(request: Request) -> Response:
-    env = node_of(request).environment_for(request, "mobile")
-    return await _evaluated_stream(request, env, for_mobile)
+    env, key_hash = node_of(request).authorize(request, "mobile")
+    return await _evaluated_stream(request, env, for_mobile, key_hash)
 
 
-def _ping_stream(node: Node, env: Environment) -> Response:
+def _ping_stream(node: Node, env: Environment, key_hash: str | None = None) -> Response:
     def snapshot() -> tuple[int, bytes]:
         return node.ruleset(env).version, PING
 
     node.ruleset(env)
-    return DirectStream(env.key, "ping", snapshot, node.hub.attach, node.hub.detach, node.gate)
+    attach, detach = node.guard("mobile", key_hash, node.hub.attach, node.hub.detach)
+    return DirectStream(env.key, "ping", snapshot, attach, detach, node.gate)
 
 
 async def ping_stream(request: Request) -> Response:
@@ -68,7 +74,7 @@ async def ping_stream(request: Request) -> Response:
 
 async def mobile_ping_stream(request: Request) -> Response:
     node = node_of(request)
-    return _ping_stream(node, node.environment_for(request, "mobile"))
+    return _ping_stream(node, *node.authorize(request, "mobile"))
 
 
 _eval = browser(eval_stream)

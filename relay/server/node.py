@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -11,11 +12,14 @@ from relay.auth import KeyIndex, credential
 from relay.clientside import BodyEncoder, ResponseCache
 from relay.clientstreams import ClientStreams
 from relay.config import Settings
-from relay.environments import Environment
+from relay.environments import Environment, hash_key
 from relay.errors import NotFoundError, Unauthorized, UnavailableError
+from relay.evaluation import Context
 from relay.hub import Hub
 from relay.payloads import ServerPayloads
 from relay.ruleset import Ruleset
+from relay.securemode import SecureMode
+from relay.server.credentials import Attach, StreamCredentials
 from relay.server.streaming import StreamGate
 from relay.sync import Sync
 
@@ -34,6 +38,8 @@ class Node:
     gate: StreamGate = field(default_factory=StreamGate)
 
     def __post_init__(self) -> None:
+        self.secure_mode = SecureMode(self.settings.secret_key)
+        self.stream_credentials = StreamCredentials(self._still_valid)
         self.evaluation_seconds = Histogram(
             "relay_evaluation_seconds",
             "Time to evaluate a request's flags (evalx, OFREP, client stream start)",
@@ -50,6 +56,10 @@ class Node:
 
     def environment_for(self, request: Request, kind: str) -> Environment:
         """The environment whose SDK ("sdk") or mobile ("mobile") key authorizes the request."""
+        return self.authorize(request, kind)[0]
+
+    def authorize(self, request: Request, kind: str) -> tuple[Environment, str]:
+        """The environment and the hash of the SDK or mobile key that authorizes the request."""
         key = credential(request.headers.get("authorization"))
         if key is None:
             raise Unauthorized("missing Authorization header (the SDK key)")
@@ -57,7 +67,22 @@ class Node:
         env = self.keys.find(kind, key)
         if env is None:
             raise Unauthorized(f"unknown or expired {'SDK' if kind == 'sdk' else 'mobile'} key")
-        return env
+        return env, hash_key(key)
+
+    def check_secure_mode(self, request: Request, env: Environment, ctx: Context) -> str | None:
+        """For a browser request: nothing to check unless the environment is in secure mode; then
+        the hash of the SDK key its `h` was made with, or an error. Before any cache lookup."""
+        if not env.secure_mode:
+            return None
+        return self.secure_mode.check(env, ctx.fully_qualified_key, request.query_params.get("h"), _now_ms())
+
+    def guard(self, kind: str, key_hash: str | None, attach: Attach, detach: Attach) -> tuple[Attach, Attach]:
+        """A stream's attach/detach, ending the stream once its credential expires (if it has one)."""
+        return (attach, detach) if key_hash is None else self.stream_credentials.guard(kind, key_hash, attach, detach)
+
+    def _still_valid(self, kind: str, key_hash: str) -> bool:
+        self.keys.rebuild(self.sync.environments, self.sync.env_generation)
+        return self.keys.live(kind, key_hash, _now_ms())
 
     def environment_for_client_id(self, client_side_id: str) -> Environment:
         self.keys.rebuild(self.sync.environments, self.sync.env_generation)
@@ -71,6 +96,10 @@ class Node:
         if rs is None or not rs.ready:
             raise UnavailableError(f'environment "{env.key}" is not loaded yet')
         return rs
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def node_of(request: Request) -> Node:

@@ -42,6 +42,8 @@ def _audience(node: Node, request: Request) -> tuple[Environment, Callable[[Flag
             return env, audience
     env = node.keys.by_client_id(key)
     if env is not None:
+        if env.secure_mode:  # OFREP has no place for the secure-mode hash: refuse, never skip the check
+            raise OfrepError(403, "FORBIDDEN", "secure mode is on: the client-side ID cannot evaluate through OFREP")
         return env, for_browsers
     raise OfrepError(401, "UNAUTHORIZED", "unknown credential")
 

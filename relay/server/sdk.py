@@ -25,7 +25,7 @@ from relay.server.streaming import DirectStream
 
 def stream(node: Node, request: Request, kind: str) -> Response:
     """A server-side stream (`/all` or `/flags`) for an authorized request."""
-    env = node.environment_for(request, "sdk")
+    env, key_hash = node.authorize(request, "sdk")
     node.ruleset(env)  # 503 now if the environment is not loaded yet
     put = node.payloads.put_all if kind == "all" else node.payloads.put_flags
 
@@ -33,7 +33,8 @@ def stream(node: Node, request: Request, kind: str) -> Response:
         current = node.ruleset(env)
         return current.version, put(current)
 
-    return DirectStream(env.key, kind, snapshot, node.hub.attach, node.hub.detach, node.gate)
+    attach, detach = node.guard("sdk", key_hash, node.hub.attach, node.hub.detach)  # ended when the key expires
+    return DirectStream(env.key, kind, snapshot, attach, detach, node.gate)
 
 
 async def stream_all(request: Request) -> Response:
@@ -52,7 +53,6 @@ def _etag(rs: Ruleset, what: str) -> str:
 
 def _polled(request: Request, what: str, body: bytes, rs: Ruleset) -> Response:
     etag = _etag(rs, what)
-
     headers = {"ETag": etag, "Cache-Control": "private, max-age=0"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
