@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 
 from starlette.requests import Request
 
@@ -25,7 +26,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     if request.headers.get("content-encoding", "").lower() == "gzip":
         try:
             body = gzip.GzipFile(fileobj=io.BytesIO(body)).read(limit + 1)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):  # zlib.error: a gzip header over a corrupt deflate stream
             raise ValidationError("body", "invalid gzip data") from None
         if len(body) > limit:
             raise BodyTooLarge(f"request body over {limit} bytes once inflated")
