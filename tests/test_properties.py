@@ -16,6 +16,8 @@ from ldclient.impl.events.types import EventFactory
 from ldclient.impl.model import FeatureFlag
 from ldclient.impl.model import Segment as SDKSegment
 
+from relay import codec
+from relay.clientstreams import context_key
 from relay.errors import ValidationError
 from relay.evaluation import (
     Evaluation,
@@ -468,3 +470,41 @@ def test_valid_flags_evaluate_like_the_sdk(
         result = snapshot.evaluate(key, ctx)
         expected = sdk_result(flag_json, segment_json, key, context)
         assert (result.value, result.variation, result.reason.to_dict()) == expected, key
+
+
+# --- (d) whatever strict parsing accepts can be written back out ---------------------------------------
+# orjson reads 1024 levels of nesting but writes only 255: deep values used to pass the parsers and then
+# fail every encoding (a crash in the write path, a 500 per request). Nesting is refused with its path.
+
+
+def _nest(levels: int, as_object: bool) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"x": value} if as_object else [value]
+    return value
+
+
+deep_values = st.builds(_nest, st.integers(1, 400), st.booleans())
+
+
+@st.composite
+def deepened(draw: st.DrawFn, documents: st.SearchStrategy[Any]) -> Any:
+    """A valid document with one sub-value replaced by a deeply nested one."""
+    document = copy.deepcopy(draw(documents))
+    path = draw(st.sampled_from(_paths(document)[1:]))
+    parent = document
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = draw(deep_values)
+    return document
+
+
+@settings(SETTINGS, max_examples=150)
+@given(data=deepened(flag_docs()), context=deepened(new_contexts()))
+def test_strictly_parsed_flags_and_contexts_encode(data: Any, context: Any) -> None:
+    flag = parses(parse_flag, data, strict=True)
+    if flag is not None:
+        codec.dumps(flag.data)
+    ctx = parses(parse_context, context)
+    if ctx is not None:
+        context_key(ctx)

@@ -30,7 +30,7 @@ from relay.evaluation.model import (
     malformed,
 )
 from relay.evaluation.operators import OPERATORS, value_problem
-from relay.evaluation.reader import Reader, TrustedReader, json_type
+from relay.evaluation.reader import Reader, TrustedReader, check_depth, json_type
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 _OFF = Reason(ReasonKind.OFF)
@@ -196,7 +196,10 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True, trusted: b
             raise
         except Exception:  # hand-edited data: let the validating path explain it
             pass
-    return _parse_flag(Reader(data, path), strict=strict, trusted=False)
+    r = Reader(data, path)
+    if strict:
+        check_depth(data, path)
+    return _parse_flag(r, strict=strict, trusted=False)
 
 
 def _trusted_flag(data: dict[str, Any], path: str) -> Flag:

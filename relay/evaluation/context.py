@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.errors import InvalidContextError
-from relay.evaluation.reader import json_type
+from relay.errors import InvalidContextError, ValidationError
+from relay.evaluation.reader import check_depth, json_type
 
 DEFAULT_KIND = "user"
 _BAD_KIND_CHARS = re.compile(r"[^-a-zA-Z0-9._]")
@@ -184,6 +184,10 @@ def parse_context(data: Any) -> Context:
     """Parse a context in any of LaunchDarkly's JSON formats, or raise InvalidContextError."""
     if not isinstance(data, dict):
         raise _fail("context", f"expected an object, got {json_type(data)}")
+    try:
+        check_depth(data, "")
+    except ValidationError as e:
+        raise _fail(e.path, e.reason) from None
     kind = data.get("kind")
     if kind is None and "kind" not in data:
         return _build([_old_user(data)])

@@ -27,6 +27,37 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+# JSON nesting allowed inside one item or context. orjson reads 1024 levels but writes only 255, so
+# anything deeper that got in would fail every later encoding of it (a 500 per request or stream).
+MAX_DEPTH = 64
+
+
+def check_depth(value: Any, path: str, limit: int = MAX_DEPTH) -> None:
+    """Raise ValidationError at the first array or object nested more than `limit` levels deep.
+    Iterative, so even a Python value nested far past the recursion limit gets a clear error."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise ValidationError(_path_below(value, path, limit), f"nested more than {limit} levels deep")
+        children = node.values() if type(node) is dict else node if type(node) is list else ()
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+
+
+def _path_below(value: Any, path: str, limit: int) -> str:
+    """The JSON path of the first container at depth `limit + 1` (built only for the error)."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > limit:
+            return where
+        if type(node) is dict:
+            stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in reversed(node.items()))
+        elif type(node) is list:
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in reversed(list(enumerate(node))))
+    return path
+
+
 def is_int(value: Any) -> bool:
     """A JSON integer: Python bools are ints, JSON booleans are not."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -10,7 +10,7 @@ from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket
 from relay.evaluation.compile import Builder, parse_flag, parse_header
 from relay.evaluation.model import Flag, Segment, SegmentRule
-from relay.evaluation.reader import Reader, TrustedReader, json_type
+from relay.evaluation.reader import Reader, TrustedReader, check_depth, json_type
 
 
 def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -32,7 +32,10 @@ def parse_segment(data: Any, *, path: str = "segment", strict: bool = True, trus
             raise
         except Exception:  # hand-edited data: let the validating path explain it
             pass
-    return _parse_segment(Reader(data, path), strict=strict, trusted=False)
+    r = Reader(data, path)
+    if strict:
+        check_depth(data, path)
+    return _parse_segment(r, strict=strict, trusted=False)
 
 
 def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
