@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from relay import codec
+from relay.config import Settings
 from relay.environments import (
     Credential,
     Environment,
@@ -47,6 +48,9 @@ def _is_live(raw: bytes | None) -> bool:
 
 
 class Admin:
+    # Set from Settings.max_item_bytes by callers that have settings (the CLI); the default otherwise.
+    max_item_bytes: int = Settings().max_item_bytes
+
     def __init__(
         self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None
     ) -> None:
@@ -189,6 +193,7 @@ class Admin:
             item = {"key": key, "version": max(seen, 0) + 1, "deleted": True}
         canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True).data
         item_json = codec.dumps(canonical)
+        self._check_size(kind, key, item_json)
         tail = (
             b',"kind":' + codec.dumps(kind) + b',"key":' + codec.dumps(key)
             + b',"time":' + str(self._now_ms()).encode() + b',"item":' + item_json + b"}"
@@ -196,6 +201,12 @@ class Admin:
         if action == "set":
             action = "update" if _is_live(raw) else "create"
         return ItemWrite(kind, key, seen, item_json, action, raw or b"", tail)
+
+    def _check_size(self, kind: str, key: str, item_json: bytes) -> None:
+        if len(item_json) > self.max_item_bytes:
+            raise ValidationError(
+                f"{kind}s.{key}", f"{len(item_json):,} bytes as JSON, over max_item_bytes ({self.max_item_bytes:,})"
+            )
 
     async def _write(self, env: str, writes: list[ItemWrite], comment: str) -> WriteResult:
         versions = await self.storage.write(env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms())
@@ -240,7 +251,8 @@ class Admin:
         if data.get("key", key) != key:
             raise ValidationError(f"{kind}.key", f'"{data["key"]}" does not match "{key}"')
         # Validate before reading anything, so bad input fails fast with its path.
-        _PARSERS[kind]({**data, "key": key, "version": 1}, path=f"{kind}s.{key}", strict=True)
+        parsed = _PARSERS[kind]({**data, "key": key, "version": 1}, path=f"{kind}s.{key}", strict=True)
+        self._check_size(kind, key, codec.dumps(parsed.data))
         return await self._single(env, kind, key, lambda raw: (data, "set"), expected_version, comment)
 
     async def toggle(

@@ -59,6 +59,9 @@ class Settings:
     # Retention of the capped Redis streams.
     audit_max_entries: int = 100_000
     events_max_entries: int = 100_000
+    # The write path: one flag or segment's JSON beyond this is refused. Each change travels whole in a
+    # pub/sub message, and Redis drops subscribers whose output buffer passes 8 MB (its default).
+    max_item_bytes: int = 4_194_304
     # Logging: "text" for people, "json" for machines.
     log_level: str = "info"
     log_format: str = "text"

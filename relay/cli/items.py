@@ -10,7 +10,7 @@ import click
 
 from relay import codec
 from relay.admin import Admin, WriteResult
-from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run
+from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, settings
 from relay.errors import ValidationError
 from relay.storage import Storage
 
@@ -24,6 +24,12 @@ def _read_json(source: str) -> Any:
         return codec.loads(raw, what="stdin" if source == "-" else source)
     except ValidationError as e:
         fail(e)
+
+
+def _writer(storage: Storage, actor: str) -> Admin:
+    admin = Admin(storage, actor=actor)
+    admin.max_item_bytes = settings().max_item_bytes
+    return admin
 
 
 def _report(result: WriteResult, verb: str, as_json: bool) -> None:
@@ -84,7 +90,7 @@ def _item_commands(kind: str) -> click.Group:
         data = _read_json(source)
 
         async def go(storage: Storage) -> WriteResult:
-            return await Admin(storage, actor=actor).put_item(
+            return await _writer(storage, actor).put_item(
                 env, kind, data, key=key, expected_version=expect_version, comment=comment
             )
 
@@ -99,7 +105,7 @@ def _item_commands(kind: str) -> click.Group:
     @json_option
     def delete(key: str, expect_version: int | None, env: str, actor: str, comment: str, as_json: bool) -> None:
         result = run(
-            lambda storage: Admin(storage, actor=actor).delete_item(
+            lambda storage: _writer(storage, actor).delete_item(
                 env, kind, key, expected_version=expect_version, comment=comment
             )
         )
@@ -123,9 +129,7 @@ segments_group = _item_commands("segment")
 def toggle(key: str, on: bool, expect_version: int | None, env: str, actor: str, comment: str, as_json: bool) -> None:
     """The kill switch: turn a flag's targeting on or off."""
     result = run(
-        lambda storage: Admin(storage, actor=actor).toggle(
-            env, key, on, expected_version=expect_version, comment=comment
-        )
+        lambda storage: _writer(storage, actor).toggle(env, key, on, expected_version=expect_version, comment=comment)
     )
     _report(result, "turned " + ("on" if on else "off"), as_json)
 
@@ -141,7 +145,7 @@ def import_(source: str, replace_all: bool, env: str, actor: str, comment: str, 
     """Import LaunchDarkly's {"flags": {...}, "segments": {...}} format: all or nothing."""
     doc = _read_json(source)
     result = run(
-        lambda storage: Admin(storage, actor=actor).import_items(env, doc, replace_all=replace_all, comment=comment)
+        lambda storage: _writer(storage, actor).import_items(env, doc, replace_all=replace_all, comment=comment)
     )
     if as_json:
         echo_json({"written": len(result.items), "data_versions": result.data_versions})
