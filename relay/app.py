@@ -23,7 +23,7 @@ from relay.errors import RelayError
 from relay.hub import Hub
 from relay.payloads import HEARTBEAT, change_events
 from relay.ruleset import Change
-from relay.server import client, events, ofrep_routes, ops, sdk
+from relay.server import client, events, ofrep_routes, openapi, ops, sdk
 from relay.server import client_streams as client_stream_routes
 from relay.server.client_streams import PING
 from relay.server.node import Node
@@ -156,6 +156,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             *ofrep_routes.routes,
             *events.routes,
             *ops.routes,
+            *openapi.routes,
         ],
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
