@@ -250,6 +250,8 @@ class Admin:
             raise ValidationError(f"{kind}.key", "is required")
         if data.get("key", key) != key:
             raise ValidationError(f"{kind}.key", f'"{data["key"]}" does not match "{key}"')
+        if data.get("deleted") is True:  # a tombstone written as a "set" would skip delete's checks and audit
+            raise ValidationError(f"{kind}s.{key}.deleted", "cannot set a deleted item; delete it instead")
         # Validate before reading anything, so bad input fails fast with its path.
         parsed = _PARSERS[kind]({**data, "key": key, "version": 1}, path=f"{kind}s.{key}", strict=True)
         self._check_size(kind, key, codec.dumps(parsed.data))

@@ -154,6 +154,8 @@ BAD_SHAPES: list[tuple[str, str, Any, str, str]] = [
     ("flag-is-string", "flag", "checkout", "flag", "expected a JSON object"),
     ("flag-without-key", "flag", {"on": True, "variations": [1]}, "flag.key", "is required"),
     ("flag-key-not-string", "flag", {"key": 5}, "flag.key", "is required"),
+    ("flag-tombstone", "flag", {**simple_flag("checkout"), "deleted": True}, "flags.checkout.deleted",
+     "delete it instead"),
     ("segment-included-string", "segment", {"key": "s", "included": "ann"}, "segments.s.included", "expected an array"),
     ("segment-rule-weight", "segment", {"key": "s", "rules": [{"clauses": [], "weight": "50"}]},
      "segments.s.rules[0].weight", "expected an integer"),
