@@ -23,6 +23,7 @@ from relay import codec
 from relay.admin import Admin
 from relay.clientside import encode_context
 from relay.config import Settings
+from relay.loadtest import commits
 from relay.loadtest.sse_client import SSEConnection
 from relay.storage import Storage, connect, watch_channel
 
@@ -194,16 +195,20 @@ async def run(plan: Plan) -> Report:
 
 def _watch(url: str, channel: str, flag: str, out: Any, stop: Any) -> None:
     """In a process of its own: note when each change of `flag` arrives from Redis."""
+    commits.prioritize()
 
     def on_message(data: bytes, now: float) -> None:
         body = codec.loads(data)
         if body.get("key") == flag:
             out.put((int(body["item"]["version"]), now))
 
-    stop_watching = watch_channel(url, channel, on_message)
-    stop.wait()
-    stop_watching()
-    out.put(None)
+    try:
+        if not commits.watch(url, channel, on_message, stop.is_set, None):  # rediss://, sentinel: redis-py
+            stop_watching = watch_channel(url, channel, on_message)
+            stop.wait()
+            stop_watching()
+    finally:
+        out.put(None)
 
 
 class _CommitWatcher:
