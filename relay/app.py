@@ -133,7 +133,13 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
                 client_streams.heartbeat(HEARTBEAT)
 
         beating = asyncio.create_task(heartbeats())
-        restore = _end_streams_on_shutdown_signal(lambda: (hub.close_all(), client_streams.close_all()))
+
+        def drain() -> None:
+            gate.draining = True
+            hub.close_all()
+            client_streams.close_all()
+
+        restore = _end_streams_on_shutdown_signal(drain)
         try:
             try:  # start serving once loaded, or after a while without Redis (then /readyz says 503)
                 await asyncio.wait_for(asyncio.shield(sync.loaded.wait()), 10)

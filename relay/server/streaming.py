@@ -50,6 +50,9 @@ class StreamGate:
     open: int = 0
     refused: int = 0
     expired: int = 0
+    # Set at SIGTERM: uvicorn still accepts for a moment, and a stream opened then would be held
+    # until the shutdown backstop; refused instead, its SDK retries (nginx: on the next node).
+    draining: bool = False
 
     def lifetime(self) -> float | None:
         if self.max_lifetime <= 0:
@@ -58,6 +61,9 @@ class StreamGate:
 
     def refusal(self) -> Response:
         self.refused += 1
+        if self.draining:
+            body = {"code": "shutting_down", "message": "this node is shutting down; reconnect"}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1", "Connection": "close"})
         retry = random.randint(self.retry_after, 2 * self.retry_after)
         body = {"code": "too_many_streams", "message": f"this node holds its maximum of {self.max_connections} streams"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry)})
@@ -87,7 +93,7 @@ class DirectStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gate = self.gate
-        if gate.open >= gate.max_connections:
+        if gate.open >= gate.max_connections or gate.draining:
             await gate.refusal()(scope, receive, send)
             return
         gate.open += 1

@@ -442,3 +442,41 @@ def test_soak_thousands_of_streams_churning_leave_nothing_behind(redis_server: R
     assert result["after"]["open_fds"] == result["before"]["open_fds"]
     assert result["after"]["asyncio_tasks"] == result["before"]["asyncio_tasks"]
     assert result["after"]["rss_kb"] - result["before"]["rss_kb"] < 16_384  # measured: +4 MB warm-up, then flat
+
+
+def test_streams_asked_for_during_shutdown_are_refused_so_the_node_exits_at_once(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import socket
+    import threading
+
+    secrets = demo_environment(redis_server.url)
+    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
+    answers: list[bytes | str] = []
+
+    def late_stream(delay: float) -> None:
+        time.sleep(delay)
+        try:
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=15) as s:
+                s.sendall(f"GET /all HTTP/1.1\r\nHost: x\r\nAuthorization: {secrets['sdk_key']}\r\n\r\n".encode())
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                answers.append(data)
+        except OSError as e:  # the listening socket is already closed: as good
+            answers.append(str(e))
+
+    assert relay.proc is not None
+    proc, started = relay.proc, time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    threads = [threading.Thread(target=late_stream, args=(d,)) for d in (0.0, 0.01, 0.02, 0.04)]
+    for t in threads:
+        t.start()
+    assert proc.wait(15) == 0
+    took = time.monotonic() - started
+    for t in threads:
+        t.join(15)
+    relay.proc = None
+    assert took < 5, f"exit took {took:.1f} s: a late stream was held until the shutdown backstop"
+    for answer in answers:
+        assert isinstance(answer, str) or answer.startswith(b"HTTP/1.1 503"), answer[:200]
