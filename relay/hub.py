@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ class Sink:
     write: Callable[[bytes], bool]  # False: the client is not keeping up
     since: int  # data version already sent (in the first event)
     end: Callable[[], None]
+    # uvicorn's response cycle when the stream's `send` is its own (relay.server.streaming.uvicorn_cycle):
+    # `publish` then writes the chunk to its transport itself, framed once for all such streams.
+    cycle: Any = None
 
 
 class Hub:
@@ -63,12 +67,21 @@ class Hub:
 
     def publish(self, env: str, kind: str, version: int, payload: bytes) -> None:
         """Write one encoded event to every stream of (env, kind); drop the ones not keeping up."""
+        chunk = b"%x\r\n%s\r\n" % (len(payload), payload)  # HTTP/1.1 chunked framing, once
         for sink in list(self._sinks.get((env, kind), ())):
-            if version > sink.since:
-                if sink.write(payload):
-                    self.events_sent += 1
-                else:
+            if version <= sink.since:
+                continue
+            cycle = sink.cycle
+            if cycle is not None:  # what uvicorn's `send` would do, minus a coroutine and a copy
+                if cycle.disconnected or cycle.flow.write_paused or cycle.transport.is_closing():
                     self._drop_sink(sink)
+                    continue
+                cycle.transport.write(chunk)
+                self.events_sent += 1
+            elif sink.write(payload):
+                self.events_sent += 1
+            else:
+                self._drop_sink(sink)
 
     def close_all(self, env: str | None = None) -> None:
         """End every stream (shutdown), or every stream of one environment (its SDKs reconnect)."""

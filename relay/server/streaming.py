@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -69,6 +70,19 @@ class StreamGate:
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry)})
 
 
+def uvicorn_cycle(send: Send) -> Any:
+    """uvicorn's response cycle behind `send` if `send` is its own bound method (nothing wraps it)
+    and the response is chunked; else None. The hub then writes chunks to the cycle's transport
+    itself: at 10,000 streams, a coroutine and a join per stream per event were most of the
+    fan-out (docs/benchmarks.md)."""
+    cycle = getattr(send, "__self__", None)
+    if getattr(cycle, "chunked_encoding", None) is not True:
+        return None
+    if not all(hasattr(cycle, name) for name in ("transport", "flow", "disconnected")):
+        return None
+    return cycle
+
+
 class DirectStream(Response):
     """An SSE response that the hub writes to directly (see `write_now`), ending on disconnect, on
     shutdown, or when the hub drops it for falling behind."""
@@ -107,7 +121,7 @@ class DirectStream(Response):
         since, first = self.snapshot()
         await send({"type": "http.response.body", "body": first, "more_body": True})
         ended = asyncio.Event()
-        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set)
+        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, uvicorn_cycle(send))
         self.attach(sink)
         latest, fresh = self.snapshot()
         if latest != since:  # a change landed while the first event was being sent: resend in full
