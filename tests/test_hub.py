@@ -51,3 +51,63 @@ def test_client_streams_drop_a_stuck_browser_only() -> None:
         streams.on_change(rs, [change])
     assert len(received) == 10 and all(b.startswith(b"event: patch") for b in received)
     assert ended == ["stuck"] and streams.dropped == 1 and streams.count("prod") == (1, 1)
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _Flow:
+    write_paused = False
+
+
+class _Cycle:
+    """The three attributes of uvicorn's response cycle that the hub's direct path reads."""
+
+    def __init__(self) -> None:
+        self.transport, self.flow, self.disconnected = _Transport(), _Flow(), False
+
+
+def test_streams_on_uvicorn_s_send_get_chunks_written_to_their_transport() -> None:
+    hub = Hub()
+    fast, paused = _Cycle(), _Cycle()
+    ended: list[str] = []
+
+    def unused(data: bytes) -> bool:
+        raise AssertionError("the direct path must not go through send")
+
+    hub.attach(Sink("prod", "all", unused, 0, lambda: ended.append("fast"), fast))
+    hub.attach(Sink("prod", "all", unused, 0, lambda: ended.append("paused"), paused))
+    hub.publish("prod", "all", 1, b"event: patch\ndata: {}\n\n")
+    paused.flow.write_paused = True  # its socket buffer is over the high-water mark: not reading
+    hub.publish("prod", "all", 2, b"x" * 300)
+    assert fast.transport.written == [b"17\r\nevent: patch\ndata: {}\n\n\r\n", b"12c\r\n" + b"x" * 300 + b"\r\n"]
+    assert paused.transport.written == [b"17\r\nevent: patch\ndata: {}\n\n\r\n"]
+    assert ended == ["paused"] and hub.dropped == 1 and hub.events_sent == 3
+
+
+def test_the_direct_path_is_taken_only_for_uvicorn_s_own_chunked_send() -> None:
+    from relay.server.streaming import uvicorn_cycle
+
+    class Cycle(_Cycle):
+        chunked_encoding = True
+
+        async def send(self, message: object) -> None:
+            pass
+
+    cycle = Cycle()
+    assert uvicorn_cycle(cycle.send) is cycle
+
+    async def wrapped(message: object) -> None:  # a middleware's wrapper: no way to the transport
+        pass
+
+    assert uvicorn_cycle(wrapped) is None
+    cycle.chunked_encoding = False  # type: ignore[assignment]
+    assert uvicorn_cycle(cycle.send) is None
