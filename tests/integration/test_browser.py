@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,12 @@ pytestmark = [
 class Page:
     """Serves the test page and the SDK files, and collects what the page reports."""
 
-    def __init__(self, relay_url: str, client_id: str) -> None:
+    def __init__(self, relay_url: str, client_id: str, page: str = "page.html", **fill: str) -> None:
         self.reports: list[dict[str, Any]] = []
         self.arrived: list[float] = []
-        html = (
-            (BROWSER_DIR / "page.html").read_text().replace("__RELAY__", relay_url).replace("__CLIENT_ID__", client_id)
-        )
+        html = (BROWSER_DIR / page).read_text().replace("__RELAY__", relay_url).replace("__CLIENT_ID__", client_id)
+        for name, value in fill.items():
+            html = html.replace(f"__{name.upper()}__", value)
         page = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,22 +91,30 @@ class Page:
         raise AssertionError(f"no {source} {event} report; got {self.reports}")
 
 
+@contextmanager
+def chromium_on(url: str, profile: Path) -> Iterator[None]:
+    chromium = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",  # type: ignore[list-item]
+         "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
+         f"--user-data-dir={profile}", "--remote-debugging-port=0", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        chromium.kill()
+        chromium.wait()
+
+
 @pytest.fixture
 def browser_setup(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Page, RedisServer]]:
     secrets = demo_environment(redis_server.url)
     relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
     page = Page(relay.url, secrets["client_side_id"])
-    chromium = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",  # type: ignore[list-item]
-         "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'chromium'}", "--remote-debugging-port=0", page.url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     try:
-        yield page, redis_server
+        with chromium_on(page.url, tmp_path / "chromium"):
+            yield page, redis_server
     finally:
-        chromium.kill()
-        chromium.wait()
         page.server.shutdown()
         page.server.server_close()
         relay.stop()
@@ -133,3 +142,49 @@ def test_browser_sdks_show_flags_and_follow_the_kill_switch(browser_setup: tuple
     assert arrived - toggled < 1.0, f"the browser updated {arrived - toggled:.3f} s after the toggle"
     ofrep_change, _ = page.wait("ofrep", "change", after=seen)
     assert ofrep_change["value"] is False and ofrep_change["reason"] == "DISABLED", ofrep_change
+
+
+SECRET = "a-test-secret-key-of-at-least-32-characters"
+
+
+def test_secure_mode_in_a_real_browser_serves_the_right_hash_and_refuses_a_forged_one(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The JS SDK's `hash` option (what a server renders into the page with its SDK's
+    `secure_mode_hash`) against an environment in secure mode: served and streamed; forged: refused."""
+    from relay.admin import Admin
+    from relay.demo import demo_document
+    from relay.environments import secure_mode_hash
+    from relay.sealing import sealer_for
+    from tests.integration.helpers import run_async, storage_for
+
+    async def setup() -> dict[str, str]:
+        admin = Admin(storage_for(redis_server.url), actor="test", sealer=sealer_for(SECRET))
+        _, secrets = await admin.create_environment("prod", secure_mode=True)
+        await admin.import_items("prod", demo_document())
+        return secrets
+
+    secrets = run_async(setup())
+    relay = RelayProcess(redis_server.url, tmp_path / "relay", secret_key=SECRET).start()
+    page = Page(relay.url, secrets["client_side_id"], "secure.html", hash=secure_mode_hash(secrets["sdk_key"], "zed"))
+    try:
+        with chromium_on(page.url, tmp_path / "chromium"):
+            ready, _ = page.wait("ld", "ready")
+            assert ready["value"] is True and "internal-debug-panel" not in ready["all"]
+            refused, _ = page.wait("forged", "refused")
+            assert "400" in refused["error"] or "h parameter" in refused["error"], refused
+            time.sleep(0.5)
+            assert not any(r.get("source") == "forged" and r.get("event") == "initialized" for r in page.reports)
+
+            seen = len(page.reports)
+            result = CliRunner().invoke(
+                main, ["flags", "toggle", "checkout-kill-switch", "--off", "--env", "prod"],
+                env={"RELAY_REDIS_URL": redis_server.url},
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            change, _ = page.wait("ld", "change", after=seen)  # the stream, opened with `h`, too
+            assert change["value"] is False
+    finally:
+        page.server.shutdown()
+        page.server.server_close()
+        relay.stop()
