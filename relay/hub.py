@@ -67,7 +67,7 @@ class Hub:
 
     def publish(self, env: str, kind: str, version: int, payload: bytes) -> None:
         """Write one encoded event to every stream of (env, kind); drop the ones not keeping up."""
-        chunk = b"%x\r\n%s\r\n" % (len(payload), payload)  # HTTP/1.1 chunked framing, once
+        chunk = None  # HTTP/1.1 chunked framing, built once, and only if a stream takes the direct path
         for sink in list(self._sinks.get((env, kind), ())):
             if version <= sink.since:
                 continue
@@ -76,6 +76,8 @@ class Hub:
                 if cycle.disconnected or cycle.flow.write_paused or cycle.transport.is_closing():
                     self._drop_sink(sink)
                     continue
+                if chunk is None:
+                    chunk = b"%x\r\n%s\r\n" % (len(payload), payload)
                 cycle.transport.write(chunk)
                 self.events_sent += 1
             elif sink.write(payload):

@@ -109,20 +109,19 @@ def connect(settings: Settings, url: str | None = None) -> redis.Redis:
             raise UnavailableError(f"sentinel URL {redact_url(url)} names no master (…/mymaster)")
         db = int(path[1]) if len(path) > 1 else 0
         password = password or (unquote(parts.password) if parts.password else None)
-        tls = _tls(settings) if parts.scheme == "rediss+sentinel" else {}  # to Sentinels and Redis alike
+        tls = {"ssl": True, **_tls_files(settings)} if parts.scheme == "rediss+sentinel" else {}  # both hops
         sentinel = Sentinel(hosts, sentinel_kwargs={"password": password, **tls}, password=password, db=db, **tls)
         return sentinel.master_for(path[0])
     kwargs: dict[str, Any] = {"health_check_interval": 10}
     if password:
         kwargs["password"] = password
     if parts.scheme == "rediss":
-        kwargs.update(_tls(settings))
-        del kwargs["ssl"]  # the scheme says it already
+        kwargs.update(_tls_files(settings))  # the scheme already says TLS
     return redis.Redis.from_url(url, **kwargs)
 
 
-def _tls(settings: Settings) -> dict[str, Any]:
-    out: dict[str, Any] = {"ssl": True}
+def _tls_files(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if settings.redis_tls_ca_file:
         out["ssl_ca_certs"] = settings.redis_tls_ca_file
     if settings.redis_tls_cert_file:

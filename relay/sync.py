@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 ChangeListener = Callable[[str, list[Change]], None]
 ResetListener = Callable[[str], None]
+MISSING = "the environment is missing from Redis"
 
 
 def compile_item(kind: str, raw: bytes | dict[str, Any], where: str) -> Flag | Segment:
@@ -184,7 +185,7 @@ class Sync:
             if env not in self.rulesets:
                 self._wanted.add(env)
         for env in set(self.rulesets) - set(envs):
-            self._diverge(self.rulesets[env], "the environment is missing from Redis")
+            self._diverge(self.rulesets[env], MISSING)
         diverged = sorted(e for e, rs in self.rulesets.items() if rs.diverged)
         for env, epoch in (await self.storage.epochs(diverged)).items():
             if epoch != self.rulesets[env].epoch:  # an operator's `relay env accept`, its message missed
@@ -213,7 +214,7 @@ class Sync:
         for env in sorted(set(self.rulesets) - set(raw_envs)):
             # Keep serving it, with the credentials we know: only an operator can tell a lost
             # environment from a deleted one (relay has no environment deletion).
-            self._diverge(self.rulesets[env], "the environment is missing from Redis")
+            self._diverge(self.rulesets[env], MISSING)
 
     def _diverge(self, rs: Ruleset, why: str) -> None:
         """Redis lost data this node holds: keep serving what we have, and raise the alarm."""

@@ -63,7 +63,8 @@ class _StreamProtocol(asyncio.Protocol):
                 break
             size = int(raw[pos:eol].split(b";")[0].strip() or b"0", 16)
             if size == 0:  # the last chunk: the server ended the stream
-                self.transport and self.transport.close()  # type: ignore[func-returns-value]
+                if self.transport is not None:
+                    self.transport.close()
                 pos = len(raw)
                 break
             start, end = eol + 2, eol + 2 + size
