@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,23 @@ from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream
 
 FAST = {"reconnect_max_delay": "0.3", "version_check_interval": "0.5", "redis_timeout": "1"}
+StartNode = Callable[..., tuple[RelayProcess, dict[str, str]]]
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[StartNode]:
+    """`start_node(redis, **settings)`: the demo environment in that Redis and a relay node on it,
+    returning (node, keys); every node started is stopped when the test ends, however it ends."""
+    started: list[RelayProcess] = []
+
+    def start(redis: RedisServer, **settings: str) -> tuple[RelayProcess, dict[str, str]]:
+        secrets = demo_environment(redis.url)
+        started.append(RelayProcess(redis.url, tmp_path / "relay", **settings).start())
+        return started[-1], secrets
+
+    yield start
+    for relay in started:
+        relay.stop()
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -87,10 +105,9 @@ async def _open_streams(client: httpx.AsyncClient, url: str, sdk_key: str, n: in
 
 
 def test_redis_killed_under_open_streams_then_every_write_reaches_every_stream_once_in_order(
-    persistent_redis: RedisServer, tmp_path: Path
+    persistent_redis: RedisServer, start_node: StartNode
 ) -> None:
-    secrets = demo_environment(persistent_redis.url)
-    relay = RelayProcess(persistent_redis.url, tmp_path / "relay", **FAST).start()
+    relay, secrets = start_node(persistent_redis, **FAST)
 
     async def scenario() -> None:
         async with httpx.AsyncClient(timeout=None) as client:
@@ -127,15 +144,11 @@ def test_redis_killed_under_open_streams_then_every_write_reaches_every_stream_o
                     assert versions == sorted(versions) and versions[-1] == final[key], (key, versions)
                 s.task.cancel()
 
-    try:
-        run_async(scenario())
-    finally:
-        relay.stop()
+    run_async(scenario())
 
 
-def test_redis_frozen_is_reported_stale_then_catches_up(redis_server: RedisServer, tmp_path: Path) -> None:
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay", **FAST).start()
+def test_redis_frozen_is_reported_stale_then_catches_up(redis_server: RedisServer, start_node: StartNode) -> None:
+    relay, secrets = start_node(redis_server, **FAST)
 
     async def scenario() -> None:
         async with httpx.AsyncClient(timeout=None) as client:
@@ -153,10 +166,7 @@ def test_redis_frozen_is_reported_stale_then_catches_up(redis_server: RedisServe
             await eventually(lambda: ("after-freeze", 1) in stream.patches(), what="the next change")
             stream.task.cancel()
 
-    try:
-        run_async(scenario())
-    finally:
-        relay.stop()
+    run_async(scenario())
 
 
 def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -170,10 +180,9 @@ def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accepts(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, start_node: StartNode
 ) -> None:
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay", **FAST).start()
+    relay, secrets = start_node(redis_server, **FAST)
     auth = {"Authorization": secrets["sdk_key"]}
 
     async def scenario() -> None:
@@ -217,15 +226,13 @@ def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accept
             assert any(entry["action"] == "accept-redis-data" for entry in audit)
             fresh.task.cancel()
 
-    try:
-        run_async(scenario())
-    finally:
-        relay.stop()
+    run_async(scenario())
 
 
-def test_a_node_killed_and_restarted_gives_a_real_sdk_a_fresh_put(redis_server: RedisServer, tmp_path: Path) -> None:
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
+def test_a_node_killed_and_restarted_gives_a_real_sdk_a_fresh_put(
+    redis_server: RedisServer, start_node: StartNode
+) -> None:
+    relay, secrets = start_node(redis_server)
     config = Config(
         secrets["sdk_key"], base_uri=relay.url, stream_uri=relay.url, events_uri=relay.url, send_events=False
     )
@@ -250,7 +257,6 @@ def test_a_node_killed_and_restarted_gives_a_real_sdk_a_fresh_put(redis_server: 
             time.sleep(0.05)
     finally:
         client.close()
-        relay.stop()
 
 
 def _stuck_client(url: str, sdk_key: str) -> Any:
@@ -265,7 +271,7 @@ def _stuck_client(url: str, sdk_key: str) -> Any:
     return sock
 
 
-async def _flip_latencies(relay: RelayProcess, redis_url: str, streams: list[Collector], flips: int) -> list[float]:
+async def _flip_latencies(redis_url: str, streams: list[Collector], flips: int) -> list[float]:
     """Seconds from each write's start to its patch's arrival, on every stream."""
     admin = Admin(storage_for(redis_url), actor="ops")
     big = "x" * 200_000  # each patch ~200 KB: a stuck client's buffers fill in a few flips
@@ -287,18 +293,19 @@ async def _flip_latencies(relay: RelayProcess, redis_url: str, streams: list[Col
     return latencies
 
 
-def test_a_stuck_client_is_dropped_and_costs_the_others_nothing(redis_server: RedisServer, tmp_path: Path) -> None:
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
+def test_a_stuck_client_is_dropped_and_costs_the_others_nothing(
+    redis_server: RedisServer, start_node: StartNode
+) -> None:
+    relay, secrets = start_node(redis_server)
 
     async def scenario() -> tuple[list[float], list[float], int]:
         async with httpx.AsyncClient(timeout=None) as client:
             streams = await _open_streams(client, relay.url, secrets["sdk_key"], 10)
-            baseline = await _flip_latencies(relay, redis_server.url, streams, 15)
+            baseline = await _flip_latencies(redis_server.url, streams, 15)
             stuck = _stuck_client(relay.url, secrets["sdk_key"])
             try:
                 await eventually(lambda: _get(f"{relay.url}/status")[1]["streams"]["open"] == 11, what="stuck joined")
-                with_stuck = await _flip_latencies(relay, redis_server.url, streams, 15)
+                with_stuck = await _flip_latencies(redis_server.url, streams, 15)
                 dropped = _get(f"{relay.url}/status")[1]["slow_clients_dropped"]
             finally:
                 stuck.close()
@@ -307,10 +314,7 @@ def test_a_stuck_client_is_dropped_and_costs_the_others_nothing(redis_server: Re
                 s.task.cancel()
             return baseline, with_stuck, dropped
 
-    try:
-        baseline, with_stuck, dropped = run_async(scenario())
-    finally:
-        relay.stop()
+    baseline, with_stuck, dropped = run_async(scenario())
     assert dropped == 1
     p50 = statistics.median(baseline), statistics.median(with_stuck)
     worst = max(baseline), max(with_stuck)
@@ -320,10 +324,9 @@ def test_a_stuck_client_is_dropped_and_costs_the_others_nothing(redis_server: Re
     assert p50[1] <= 3 * p50[0] + 0.02, (p50, worst)
 
 
-@pytest.mark.parametrize("n", [3])
-def test_the_stream_cap_answers_503_with_retry_after(redis_server: RedisServer, tmp_path: Path, n: int) -> None:
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay", max_stream_connections=str(n)).start()
+def test_the_stream_cap_answers_503_with_retry_after(redis_server: RedisServer, start_node: StartNode) -> None:
+    n = 3
+    relay, secrets = start_node(redis_server, max_stream_connections=str(n))
 
     async def scenario() -> None:
         async with httpx.AsyncClient(timeout=None) as client:
@@ -346,27 +349,19 @@ def test_the_stream_cap_answers_503_with_retry_after(redis_server: RedisServer, 
             for s in [*streams, again]:
                 s.task.cancel()
 
-    try:
-        run_async(scenario())
-    finally:
-        relay.stop()
+    run_async(scenario())
 
 
-def test_streams_end_at_their_lifetime_with_jitter(redis_server: RedisServer, tmp_path: Path) -> None:
-    secrets = demo_environment(redis_server.url)
-    settings = {"stream_max_lifetime": "1.5", "stream_lifetime_jitter": "0.5"}
-    relay = RelayProcess(redis_server.url, tmp_path / "relay", **settings).start()
+def test_streams_end_at_their_lifetime_with_jitter(redis_server: RedisServer, start_node: StartNode) -> None:
+    relay, secrets = start_node(redis_server, stream_max_lifetime="1.5", stream_lifetime_jitter="0.5")
 
     async def scenario() -> None:
         async with httpx.AsyncClient(timeout=None) as client:
             streams = await _open_streams(client, relay.url, secrets["sdk_key"], 6)
             await eventually(lambda: all(s.closed for s in streams), timeout=10, what="every stream ended")
 
-    try:
-        run_async(scenario())
-        status = _get(f"{relay.url}/status")[1]["streams"]
-    finally:
-        relay.stop()
+    run_async(scenario())
+    status = _get(f"{relay.url}/status")[1]["streams"]
     assert status["expired"] == 6 and status["open"] == 0
 
 
@@ -396,46 +391,37 @@ def _raw(port: int, data: bytes, *, wait: float = 5) -> bytes:
         return b"".join(chunks)
 
 
-def test_request_head_limits_and_idle_timeouts(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_request_head_limits_and_idle_timeouts(redis_server: RedisServer, start_node: StartNode) -> None:
     import socket
 
-    demo_environment(redis_server.url)
-    settings = {"head_timeout": "0.5", "keepalive_timeout": "0.5", "max_head_bytes": "16384"}
-    relay = RelayProcess(redis_server.url, tmp_path / "relay", **settings).start()
-    try:
-        ok = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 8000 + b"\r\n\r\n")
-        assert ok.startswith(b"HTTP/1.1 200")  # kept alive, then closed after keepalive_timeout
+    relay, _ = start_node(redis_server, head_timeout="0.5", keepalive_timeout="0.5", max_head_bytes="16384")
+    ok = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 8000 + b"\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200")  # kept alive, then closed after keepalive_timeout
 
-        big = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 1_000_000 + b"\r\n\r\n")
-        assert (
-            big.startswith(b"HTTP/1.1 431") and json.loads(big.split(b"\r\n\r\n", 1)[1])["code"] == "headers_too_large"
-        )
+    big = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 1_000_000 + b"\r\n\r\n")
+    assert big.startswith(b"HTTP/1.1 431") and json.loads(big.split(b"\r\n\r\n", 1)[1])["code"] == "headers_too_large"
 
-        many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
-        refused = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
-        assert refused.startswith(b"HTTP/1.1 431") and b"more than 100 headers" in refused
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+    refused = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    assert refused.startswith(b"HTTP/1.1 431") and b"more than 100 headers" in refused
 
-        started = time.monotonic()
-        slow = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow")  # and then nothing
-        assert slow.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3
+    started = time.monotonic()
+    slow = _raw(relay.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow")  # and then nothing
+    assert slow.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3
 
-        with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:  # says nothing at all
-            assert s.recv(100) == b""  # closed by the node, quietly
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:  # says nothing at all
+        assert s.recv(100) == b""  # closed by the node, quietly
 
-        assert _get(f"{relay.url}/healthz")[0] == 200  # and the node is fine
-    finally:
-        relay.stop()
+    assert _get(f"{relay.url}/healthz")[0] == 200  # and the node is fine
 
 
-def test_soak_thousands_of_streams_churning_leave_nothing_behind(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_soak_thousands_of_streams_churning_leave_nothing_behind(
+    redis_server: RedisServer, start_node: StartNode
+) -> None:
     from relay.loadtest import soak
 
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
-    try:
-        result = asyncio.run(soak.run(relay.url, redis_server.url, "prod", secrets["sdk_key"], 25, 100))
-    finally:
-        relay.stop()
+    relay, secrets = start_node(redis_server)
+    result = asyncio.run(soak.run(relay.url, redis_server.url, "prod", secrets["sdk_key"], 25, 100))
     print(codec.dumps(result).decode())
     assert result["streams_opened"] >= 1000 and result["events_received"] > result["streams_opened"]
     assert set(result["connections_left"].values()) == {0}
@@ -445,13 +431,12 @@ def test_soak_thousands_of_streams_churning_leave_nothing_behind(redis_server: R
 
 
 def test_streams_asked_for_during_shutdown_are_refused_so_the_node_exits_at_once(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, start_node: StartNode
 ) -> None:
     import socket
     import threading
 
-    secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
+    relay, secrets = start_node(redis_server)
     answers: list[bytes | str] = []
 
     def late_stream(delay: float) -> None:
