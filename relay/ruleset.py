@@ -59,6 +59,7 @@ class Ruleset:
         verdict = self.check(change.version)
         if verdict is Applied.APPLIED:
             self._items(change.kind)[change.key] = change.item  # type: ignore[assignment]
+            self.snapshot.changed()
             self.version = change.version
         return verdict
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.oracle import both, relay_eval
+from tests.oracle import both, relay_eval, sdk_eval
 
 USER = {"kind": "user", "key": "user-key"}
 BOOL = [False, True]
@@ -93,6 +93,41 @@ class TestPrerequisites:
         compiled = {k: parse_flag({"key": k, "version": 1, **v}, strict=False) for k, v in flags.items()}
         result = Snapshot(compiled, {}).evaluate("f", parse_context(USER))
         assert result.prerequisites == ("a", "b")
+
+    def test_all_flags_reuse_prerequisite_results_only_where_they_would_repeat(self) -> None:
+        """evaluate_all evaluates a prerequisite once per context and reuses the result; each flag
+        must still come out as the SDK evaluates it alone: failed, cyclic, off and Big Segment
+        prerequisites included, and prerequisites listed before and after the flags naming them."""
+        from relay.evaluation import Snapshot, parse_context, parse_flag, parse_segment
+
+        bad_clause = {"attribute": "", "op": "in", "values": ["x"], "negate": False}
+        on_p = [{"key": "ok", "variation": 1}]
+        flags = {
+            "ok": flag(),
+            "broken": flag(rules=[rule([bad_clause])]),  # evaluating it raises: MALFORMED_FLAG
+            "off": flag(on=False, offVariation=1),
+            "big": seg_rule_flag("bigseg"),
+            "cyc-a": flag(prerequisites=[{"key": "cyc-b", "variation": 1}]),
+            "cyc-b": flag(prerequisites=[{"key": "cyc-a", "variation": 1}]),
+            "needs-ok": flag(prerequisites=on_p),
+            "needs-broken": flag(prerequisites=[*on_p, {"key": "broken", "variation": 1}]),
+            "needs-off": flag(prerequisites=[{"key": "off", "variation": 1}]),
+            "needs-big": flag(prerequisites=[{"key": "big", "variation": 1}]),
+            "needs-cyc": flag(prerequisites=[{"key": "cyc-a", "variation": 1}]),
+            "needs-later": flag(prerequisites=[{"key": "later", "variation": 0}]),
+            "later": flag(prerequisites=on_p, fallthrough={"variation": 0}),
+            "chain": flag(prerequisites=[{"key": "needs-ok", "variation": 1}]),
+        }
+        segs = {"bigseg": {"unbounded": True, "generation": 1, "rules": [{"clauses": []}]}}
+        compiled = {k: parse_flag({"key": k, "version": 1, **v}, strict=False) for k, v in flags.items()}
+        segments = {k: parse_segment({"key": k, "version": 1, **v}, strict=False) for k, v in segs.items()}
+        snapshot = Snapshot(compiled, segments)
+        everything = snapshot.evaluate_all(parse_context(USER))
+        for key in flags:
+            ours = everything[key]
+            assert (ours.value, ours.variation, ours.reason.to_dict()) == sdk_eval(flags, segs, key, USER), key
+            assert ours == snapshot.evaluate(key, parse_context(USER)), key  # prerequisites listed too
+        assert everything["needs-broken"].prerequisites == ("ok", "broken")
 
 
 class TestTargets:
@@ -305,3 +340,23 @@ class TestSegments:
         }
         result = both({"f": seg_rule_flag("big")}, segs, "f", USER)
         assert result[2]["bigSegmentsStatus"] == "NOT_CONFIGURED"
+
+
+def test_all_flags_see_every_applied_change() -> None:
+    """evaluate_all caches which flags it walks; a change applied to the ruleset retires that."""
+    from relay.clientside import for_browsers
+    from relay.evaluation import parse_context, parse_flag
+    from relay.ruleset import Change, Ruleset
+
+    def item(version: int, **fields: Any) -> Any:
+        csa = {"usingEnvironmentId": True, "usingMobileKey": True}
+        return parse_flag({"key": "f", "version": version, "clientSideAvailability": csa, **flag(**fields)})
+
+    rs = Ruleset("prod")
+    rs.replace({"f": item(1)}, {}, 1)
+    ctx = parse_context(USER)
+    assert rs.snapshot.evaluate_all(ctx, for_browsers)["f"].value is True
+    rs.apply(Change("prod", 2, "flag", "f", item(2, on=False)))
+    assert rs.snapshot.evaluate_all(ctx, for_browsers)["f"].value is False
+    rs.apply(Change("prod", 3, "flag", "f", item(3, clientSideAvailability={"usingEnvironmentId": False})))
+    assert "f" not in rs.snapshot.evaluate_all(ctx, for_browsers)

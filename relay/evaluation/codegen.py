@@ -1,27 +1,22 @@
-"""Each flag's rules as one generated Python function.
+"""Each flag as one generated Python function.
 
-Evaluating rules through a loop of compiled clause closures costs a Python call per clause plus the
-loop's own machinery; for a flag with a few rules that is most of its evaluation time. So the rule
-chain of each flag becomes straight-line code: `if <clause> and <clause>: return <outcome>(ctx)`,
-where the commonest clauses (a top-level attribute of one context kind) are written out inline and
-every other clause is a call to its closure. Semantics are the closures' exactly: the generated
+Evaluating a flag by walking its compiled parts (prerequisites, targets, a loop of clause closures,
+the outcome) costs a Python call and attribute loads per step; for a typical flag that is most of
+its evaluation time. So each flag becomes straight-line code: the off check, a call for the
+prerequisites, target lookups, `if <clause> and <clause>: return <outcome>` per rule, where the
+commonest clauses (a top-level attribute of one context kind) are written out inline and every
+other clause is a call to its closure. Semantics are the closures' exactly: the generated
 expressions repeat `clauses.attribute_verdict`, and the conformance and differential suites run
 through this code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from relay.evaluation.clauses import attribute_verdict
-from relay.evaluation.model import ClauseFn, Evaluation, OutcomeFn
-
-if TYPE_CHECKING:
-    from relay.evaluation.context import Context
-    from relay.evaluation.evaluator import EvalState
-
-RuleChain = Callable[["Context", "EvalState"], Evaluation | None]
+from relay.evaluation.context import DEFAULT_KIND
+from relay.evaluation.model import ClauseFn, ContextTarget, Evaluation, FlagRun, OutcomeFn, Prerequisite
 
 
 def _inline(spec: tuple[Any, ...], name: str, env: dict[str, Any]) -> str:
@@ -46,14 +41,43 @@ def _inline(spec: tuple[Any, ...], name: str, env: dict[str, Any]) -> str:
     return f"({get} and ({hit} if {guard} else {slow}))"
 
 
-def compile_rules(flag_key: str, rules: list[tuple[tuple[ClauseFn, ...], OutcomeFn]]) -> RuleChain | None:
-    """One function running a flag's rules in order: the first match's outcome, or None."""
-    if not rules:
-        return None
-    env: dict[str, Any] = {"_verdict": attribute_verdict}
-    lines = ["def rules(ctx, state):", "    bk = ctx.by_kind"]
+def compile_flag(
+    flag_key: str,
+    on: bool,
+    off_result: Evaluation,
+    prerequisites: tuple[Prerequisite, ...],
+    user_targets: dict[str, Evaluation],
+    context_targets: tuple[ContextTarget, ...],
+    rules: list[tuple[tuple[ClauseFn, ...], OutcomeFn]],
+    fallthrough: OutcomeFn,
+) -> FlagRun:
+    """One function evaluating the whole flag, in LaunchDarkly's order: off, prerequisites,
+    targets, rules, fallthrough. Straight-line code: no walk over the compiled parts, no call
+    per step, and every context-independent outcome returned as its prebuilt object."""
+    env: dict[str, Any] = {"_verdict": attribute_verdict, "_off": off_result}
+    if not on:
+        return _build(flag_key, ["    return _off"], env)
+    lines: list[str] = []
+    if prerequisites:
+        # Imported here: the evaluator imports this module's callers.
+        from relay.evaluation.evaluator import check_prerequisites
+
+        env |= {"_prereqs": check_prerequisites, "_pq": prerequisites, "_key": flag_key}
+        lines += ["    _f = _prereqs(_key, _pq, ctx, state)", "    if _f is not None:", "        return _f"]
+    lines.append("    bk = ctx.by_kind")
+    if user_targets:
+        env["_ut"] = user_targets
+        lines += [
+            f"    if (_u := bk.get({DEFAULT_KIND!r})) is not None and (_h := _ut.get(_u.key)) is not None:",
+            "        return _h",
+        ]
+    for i, target in enumerate(context_targets):
+        env[f"_ct{i}"], env[f"_cr{i}"] = target.values, target.result
+        lines += [
+            f"    if (_s := bk.get({target.kind!r})) is not None and _s.key in _ct{i}:",
+            f"        return _cr{i}",
+        ]
     for i, (clauses, outcome) in enumerate(rules):
-        env[f"o{i}"] = outcome
         terms = []
         for j, clause in enumerate(clauses):
             name = f"c{i}_{j}"
@@ -64,12 +88,21 @@ def compile_rules(flag_key: str, rules: list[tuple[tuple[ClauseFn, ...], Outcome
                 env[name] = clause
                 terms.append(f"{name}(ctx, state)")
         lines.append(f"    if {' and '.join(terms) or 'True'}:")
-        if hasattr(outcome, "fixed"):  # a fixed variation: return its prebuilt result
-            env[f"r{i}"] = outcome.fixed
-            lines.append(f"        return r{i}")
-        else:
-            lines.append(f"        return o{i}(ctx)")
-    lines.append("    return None")
-    code = compile("\n".join(lines), f"<rules of flag {flag_key!r}>", "exec")
-    exec(code, env)
-    return env["rules"]  # type: ignore[no-any-return]
+        lines.append(f"        return {_outcome(outcome, f'o{i}', env)}")
+    lines.append(f"    return {_outcome(fallthrough, '_ft', env)}")
+    return _build(flag_key, lines, env)
+
+
+def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any]) -> str:
+    fixed = getattr(outcome, "fixed", None)
+    if fixed is not None:  # a fixed variation: its prebuilt result
+        env[name] = fixed
+        return name
+    env[name] = outcome
+    return f"{name}(ctx)"
+
+
+def _build(flag_key: str, lines: list[str], env: dict[str, Any]) -> FlagRun:
+    source = "\n".join(["def run(ctx, state):", *lines])
+    exec(compile(source, f"<flag {flag_key!r}>", "exec"), env)
+    return env["run"]  # type: ignore[no-any-return]

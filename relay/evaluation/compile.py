@@ -14,7 +14,7 @@ from typing import Any
 from relay.errors import ValidationError
 from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket, compile_clause
-from relay.evaluation.codegen import compile_rules
+from relay.evaluation.codegen import compile_flag
 from relay.evaluation.context import kind_error
 from relay.evaluation.model import (
     BROKEN,
@@ -325,12 +325,8 @@ def _parse_flag(r: Reader, *, strict: bool, trusted: bool) -> Flag:
         }
     )
     body = FlagBody(
-        off_result=off_result,
+        run=compile_flag(key, on, off_result, tuple(prerequisites), user_targets, context_targets, rules, fallthrough),
         prerequisites=tuple(prerequisites),
-        user_targets=user_targets,
-        context_targets=context_targets,
-        rules=compile_rules(key, rules),
-        fallthrough=fallthrough,
         variations=variations,
         segment_keys=frozenset(b.segment_keys),
         needs_state=bool(prerequisites or b.segment_keys),

@@ -25,14 +25,25 @@ from relay.evaluation.model import (
 BIG_SEGMENTS_NOT_CONFIGURED = "NOT_CONFIGURED"
 
 
-class Snapshot:
-    """A read-only view of one environment's compiled flags and segments."""
+# One flag in an all-flags evaluation: key, compiled body, whether it needs an EvalState, and
+# whether another flag names it as a prerequisite (so its result is kept for reuse).
+_Step = tuple[str, FlagBody, bool, bool]
 
-    __slots__ = ("flags", "segments")
+
+class Snapshot:
+    """A read-only view of one environment's compiled flags and segments.
+
+    Whoever changes the mappings in place calls `changed()` (the all-flags plans are cached)."""
+
+    __slots__ = ("_plans", "flags", "segments")
 
     def __init__(self, flags: Mapping[str, Flag], segments: Mapping[str, Segment]) -> None:
         self.flags = flags
         self.segments = segments
+        self._plans: dict[Callable[[Flag], bool] | None, list[_Step]] = {}
+
+    def changed(self) -> None:
+        self._plans.clear()
 
     def evaluate(self, flag_key: str, context: Context | None) -> Evaluation:
         if context is None:  # checked first, as the SDKs do
@@ -42,22 +53,41 @@ class Snapshot:
             return FLAG_NOT_FOUND
         return evaluate(flag, context, self)
 
+    def _plan(self, include: Callable[[Flag], bool] | None) -> list[_Step]:
+        """The live flags `include` keeps, each compiled once: what every all-flags call walks."""
+        live = [f for f in self.flags.values() if not f.deleted and (include is None or include(f))]
+        named = {p.key for f in live for p in f.body.prerequisites}
+        plan = [(f.key, f.body, f.body.needs_state, f.key in named) for f in live]
+        if len(self._plans) > 16:  # audiences are a few module functions; stay bounded regardless
+            self._plans.clear()
+        self._plans[include] = plan
+        return plan
+
     def evaluate_all(self, context: Context, include: Callable[[Flag], bool] | None = None) -> dict[str, Evaluation]:
         """Every live flag for one context (what a browser asks for), optionally filtered."""
+        plan = self._plans.get(include) or self._plan(include)
         memo: dict[Segment, bool] = {}  # segment membership is the same for every flag
-        state = EvalState(self, "", memo)  # one state, reset per flag, rather than one each
+        done: dict[str, Evaluation] = {}  # prerequisites' results, the same for every flag too
+        state = EvalState(self, "", memo, done)  # one state, reset per flag, rather than one each
         out: dict[str, Evaluation] = {}
-        for key, flag in self.flags.items():
-            if flag.deleted or (include is not None and not include(flag)):
-                continue
-            body = flag._body or flag.body
-            if body.needs_state:
+        for key, body, needs_state, named in plan:
+            if needs_state:
                 state.original_key = key
                 state.prereqs_seen = 0
                 state.big_segments_status = None
-                out[key] = _run(flag, body, context, state)
+                step = state
             else:
-                out[key] = _run(flag, body, context, _NO_STATE)
+                step = _NO_STATE
+            try:
+                result = body.run(context, step)
+            except MalformedFlag:
+                out[key] = _aborted(body, step)  # not kept in `done`: a retry fails the same way
+                continue
+            if step.big_segments_status is not None:  # not kept either: the retry sets the status
+                result = result.with_big_segments_status(step.big_segments_status)
+            elif named:
+                done[key] = result
+            out[key] = result
         return out
 
 
@@ -66,6 +96,7 @@ class EvalState:
 
     __slots__ = (
         "big_segments_status",
+        "done",
         "flags",
         "memo",
         "original_key",
@@ -75,8 +106,17 @@ class EvalState:
         "segments",
     )
 
-    def __init__(self, snapshot: Snapshot, original_key: str, memo: dict[Segment, bool] | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        original_key: str,
+        memo: dict[Segment, bool] | None = None,
+        done: dict[str, Evaluation] | None = None,
+    ) -> None:
         self.memo = memo
+        # Results of flags already evaluated (without error) for this context: a prerequisite's
+        # result does not depend on who asks, so an all-flags call evaluates each flag once.
+        self.done = done
         self.flags = snapshot.flags
         self.segments = snapshot.segments
         self.original_key = original_key
@@ -153,52 +193,34 @@ def evaluate(flag: Flag, context: Context, snapshot: Snapshot, memo: dict[Segmen
     """Evaluate one flag for one valid context (`memo`: segment memberships already known)."""
     # Flags that reference no other item need no bookkeeping; their clauses never read the state.
     body = flag.body
-    return _run(flag, body, context, EvalState(snapshot, flag.key, memo) if body.needs_state else _NO_STATE)
+    return _run(body, context, EvalState(snapshot, flag.key, memo) if body.needs_state else _NO_STATE)
 
 
-def _run(flag: Flag, body: FlagBody, context: Context, state: EvalState) -> Evaluation:
+def _run(body: FlagBody, context: Context, state: EvalState) -> Evaluation:
     try:
-        result = _evaluate(flag, body, context, state)
+        result = body.run(context, state)
     except MalformedFlag:
-        state.prereq_stack.clear()  # a reused state must start the next flag empty
-        state.segment_stack.clear()
-        seen = state.prereqs_seen
-        return malformed(tuple(p.key for p in body.prerequisites[:seen])) if seen else MALFORMED
+        return _aborted(body, state)
     if state.big_segments_status is not None:
         return result.with_big_segments_status(state.big_segments_status)
     return result
 
 
-def _evaluate(flag: Flag, body: FlagBody, ctx: Context, state: EvalState) -> Evaluation:
-    if not flag.on:
-        return body.off_result
-    if body.prerequisites:
-        failed = _check_prerequisites(flag, body.prerequisites, ctx, state)
-        if failed is not None:
-            return failed
-    if body.user_targets:
-        user = ctx.by_kind.get(DEFAULT_KIND)
-        if user is not None:
-            hit = body.user_targets.get(user.key)
-            if hit is not None:
-                return hit
-    for target in body.context_targets:
-        single = ctx.by_kind.get(target.kind)
-        if single is not None and single.key in target.values:
-            return target.result
-    if body.rules is not None:
-        hit = body.rules(ctx, state)
-        if hit is not None:
-            return hit
-    return body.fallthrough(ctx)
+def _aborted(body: FlagBody, state: EvalState) -> Evaluation:
+    """MALFORMED_FLAG for an evaluation LaunchDarkly aborts, listing the prerequisites it saw."""
+    state.prereq_stack.clear()  # a reused state must start the next flag empty
+    state.segment_stack.clear()
+    seen = state.prereqs_seen
+    return malformed(tuple(p.key for p in body.prerequisites[:seen])) if seen else MALFORMED
 
 
-def _check_prerequisites(
-    flag: Flag, prerequisites: tuple[Prerequisite, ...], ctx: Context, state: EvalState
+def check_prerequisites(
+    flag_key: str, prerequisites: tuple[Prerequisite, ...], ctx: Context, state: EvalState
 ) -> Evaluation | None:
-    nested = flag.key != state.original_key
+    """The first failed prerequisite's result, or None (called from each flag's generated code)."""
+    nested = flag_key != state.original_key
     if nested:
-        state.prereq_stack.append(flag.key)
+        state.prereq_stack.append(flag_key)
     try:
         for prereq in prerequisites:
             if prereq.key == state.original_key or prereq.key in state.prereq_stack:
@@ -208,7 +230,12 @@ def _check_prerequisites(
             prereq_flag = state.flags.get(prereq.key)
             if prereq_flag is None or prereq_flag.deleted:
                 return prereq.failed
-            result = _evaluate(prereq_flag, prereq_flag.body, ctx, state)
+            # Evaluated already for this context without aborting: the same result here (a
+            # prerequisite's result does not depend on who asks; see docs/evaluation-api.md).
+            done = state.done
+            result = None if done is None else done.get(prereq.key)
+            if result is None:
+                result = prereq_flag.body.run(ctx, state)
             # An off prerequisite fails whatever its off variation is.
             if not prereq_flag.on or result.variation != prereq.variation:
                 return prereq.failed

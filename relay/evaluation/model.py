@@ -101,6 +101,8 @@ USER_NOT_SPECIFIED = error(ErrorKind.USER_NOT_SPECIFIED)
 ClauseFn = Callable[["Context", "EvalState"], bool]
 # A compiled variation-or-rollout: the result for a context. May raise MalformedFlag.
 OutcomeFn = Callable[["Context"], Evaluation]
+# A whole compiled flag (relay.evaluation.codegen): its result for a context. May raise MalformedFlag.
+FlagRun = Callable[["Context", "EvalState"], Evaluation]
 
 
 class MalformedFlag(Exception):
@@ -125,12 +127,8 @@ class ContextTarget:
 class FlagBody:
     """What evaluation walks; compiled on load, or on first use for items relay wrote itself."""
 
-    off_result: Evaluation = MALFORMED
-    prerequisites: tuple[Prerequisite, ...] = ()
-    user_targets: dict[str, Evaluation] = field(default_factory=dict, repr=False)
-    context_targets: tuple[ContextTarget, ...] = ()
-    rules: Callable[[Context, EvalState], Evaluation | None] | None = field(default=None, repr=False)
-    fallthrough: OutcomeFn = field(default=lambda ctx: MALFORMED, repr=False)
+    run: FlagRun = field(default=lambda ctx, state: MALFORMED, repr=False)  # the whole evaluation
+    prerequisites: tuple[Prerequisite, ...] = ()  # also in `run`: for MALFORMED's prerequisite list
     variations: tuple[Any, ...] = field(default=(), repr=False)
     segment_keys: frozenset[str] = frozenset()  # segments any clause names (for change impact)
     needs_state: bool = False  # evaluation can reach other items (prerequisites, segments)
