@@ -90,27 +90,27 @@ class BodyEncoder:
 
     Most results are prebuilt `Evaluation` objects (one per flag outcome), so the JSON fragment
     `"key":{...}` for a (flag, result) pair is encoded once and reused by every request that lands
-    on it. Entries hold the flag and result themselves, so an id cannot be reused while cached."""
+    on it. Fragments live on the flag object (`Flag.fragments`, without and with reasons; a changed
+    flag is a new object), keyed by the result's id; entries hold the result itself, so an id
+    cannot be reused while cached."""
 
-    def __init__(self, max_entries: int = 200_000) -> None:
-        self.max_entries = max_entries
-        self._fragments: dict[tuple[int, int, bool], tuple[Flag, Evaluation, bytes]] = {}
+    def __init__(self, max_per_flag: int = 1024) -> None:
+        self.max_per_flag = max_per_flag  # results made per request (rare) must not pile up
 
     def body(self, flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool) -> bytes:
-        fragments = self._fragments
         parts = []
         for key, result in results.items():
             flag = flags[key]
-            cache_key = (id(flag), id(result), with_reasons)
-            hit = fragments.get(cache_key)
-            if hit is None or hit[0] is not flag or hit[1] is not result:
-                fragment = codec.dumps(key) + b":" + codec.dumps(flag_state(flag, result, with_reasons))
-                if len(fragments) >= self.max_entries:
-                    fragments.clear()
-                fragments[cache_key] = (flag, result, fragment)
-                parts.append(fragment)
-            else:
-                parts.append(hit[2])
+            cache = flag.fragments[with_reasons]
+            hit = cache.get(id(result))
+            if hit is not None and hit[0] is result:
+                parts.append(hit[1])
+                continue
+            fragment = codec.dumps(key) + b":" + codec.dumps(flag_state(flag, result, with_reasons))
+            if len(cache) >= self.max_per_flag:
+                cache.clear()
+            cache[id(result)] = (result, fragment)
+            parts.append(fragment)
         return b"{" + b",".join(parts) + b"}"
 
 

@@ -149,6 +149,7 @@ class Flag:
         "data",
         "debug_events_until_date",
         "deleted",
+        "fragments",
         "key",
         "mobile",
         "on",
@@ -185,6 +186,8 @@ class Flag:
         self.debug_events_until_date = debug_events_until_date
         self._body = body if body is not None or compiler is not None else BROKEN
         self._compiler = compiler
+        # Encoded forms of this flag's results, without and with reasons (relay.clientside).
+        self.fragments: tuple[dict[int, tuple[Evaluation, bytes]], ...] = ({}, {})
 
     @property
     def body(self) -> FlagBody:

@@ -1,0 +1,57 @@
+"""evalx bodies from cached fragments: always what encoding every flag's state afresh gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from relay.clientside import BodyEncoder, flag_state, for_browsers
+from relay.evaluation import Evaluation, Flag, Snapshot, parse_context, parse_flag, parse_segment
+from relay.evaluation.model import malformed
+from relay.loadtest.seed import ruleset
+
+
+def _fresh(flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool) -> dict[str, Any]:
+    return {k: flag_state(flags[k], r, with_reasons) for k, r in results.items()}
+
+
+def _snapshot() -> tuple[dict[str, Flag], Snapshot]:
+    doc = ruleset(60, 6, seed=3)
+    for f in doc["flags"].values():
+        f |= {"version": 1, "clientSideAvailability": {"usingEnvironmentId": True, "usingMobileKey": True}}
+        f["trackEvents"] = f["key"].endswith("7")
+    for s in doc["segments"].values():
+        s["version"] = 1
+    flags = {k: parse_flag(v) for k, v in doc["flags"].items()}
+    return flags, Snapshot(flags, {k: parse_segment(v) for k, v in doc["segments"].items()})
+
+
+def test_bodies_match_fresh_encoding_with_and_without_reasons() -> None:
+    flags, snapshot = _snapshot()
+    encoder = BodyEncoder()
+    for i in range(200):
+        ctx = parse_context({"kind": "user", "key": f"user-{i}", "plan": ["free", "pro"][i % 2], "age": 20 + i % 50})
+        results = snapshot.evaluate_all(ctx, for_browsers)
+        for with_reasons in (False, True, False):  # the same results objects, both forms, in turn
+            assert orjson.loads(encoder.body(flags, results, with_reasons)) == _fresh(flags, results, with_reasons)
+
+
+def test_results_made_per_request_are_encoded_and_stay_bounded() -> None:
+    flag = parse_flag({"key": "f", "version": 1, "on": True, "variations": [1, 2], "fallthrough": {"variation": 0}})
+    encoder = BodyEncoder(max_per_flag=8)
+    for i in range(50):
+        result = malformed((f"p{i}",))  # a new object every time, as the SDKs' error results are
+        body = orjson.loads(encoder.body({"f": flag}, {"f": result}, False))
+        assert body == _fresh({"f": flag}, {"f": result}, False)
+        assert len(flag.fragments[False]) <= 8
+
+
+def test_a_changed_flag_is_encoded_from_its_own_fields() -> None:
+    data = {"key": "f", "version": 1, "on": True, "variations": [1, 2], "fallthrough": {"variation": 0}}
+    old, new = parse_flag(data), parse_flag({**data, "version": 2, "trackEvents": True})
+    result = old.body.run(parse_context({"key": "k"}), None)  # type: ignore[arg-type]
+    encoder = BodyEncoder()
+    assert orjson.loads(encoder.body({"f": old}, {"f": result}, False))["f"]["version"] == 1
+    changed = orjson.loads(encoder.body({"f": new}, {"f": result}, False))["f"]
+    assert (changed["version"], changed["trackEvents"]) == (2, True)
