@@ -28,6 +28,7 @@ from relay.server import client_streams as client_stream_routes
 from relay.server.client_streams import PING
 from relay.server.node import Node
 from relay.server.protocol import BoundedHttpTools, configure
+from relay.server.responses import error_response
 from relay.server.streaming import StreamGate
 from relay.storage import Storage, connect
 from relay.sync import Sync
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 async def _relay_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RelayError)
-    return JSONResponse({"code": exc.code, "message": str(exc)}, status_code=exc.status_code)
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.clientside import Audience, context_from_json, decode_context, for_browsers, for_mobile
@@ -21,6 +21,7 @@ from relay.evaluation import Context
 from relay.server.body import read_body, require_json
 from relay.server.cors import preflight, with_cors
 from relay.server.node import Node, node_of
+from relay.server.responses import error_response
 
 Handler = Callable[[Request], Awaitable[Response]]
 BROWSER_METHODS = "GET, REPORT, OPTIONS"
@@ -33,7 +34,7 @@ def browser(handler: Handler, methods: str = BROWSER_METHODS) -> Handler:
         try:
             response = await handler(request)
         except RelayError as e:
-            response = JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+            response = error_response(e)
         return with_cors(response, request, methods)
 
     return wrapped
@@ -46,7 +47,8 @@ async def request_context(request: Request, node: Node) -> Context:
     return decode_context(request.path_params["context"])
 
 
-def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, with_reasons: bool) -> Response:
+def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, with_reasons: bool) -> bytes:
+    """The `evalx` body: from the response cache, else evaluated (and timed) and cached."""
     rs = node.ruleset(env)
     key = (env.key, rs.version, audience.__name__, with_reasons, context_key(ctx))
     body = node.responses.get(key)
@@ -55,27 +57,68 @@ def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, wi
             results = rs.snapshot.evaluate_all(ctx, audience)
         body = node.encoder.body(rs.flags, results, with_reasons)
         node.responses.put(key, body)
+    return body
+
+
+def with_reasons(query_string: bytes) -> bool:
+    # Straight from the raw query string: parsing query_params cost 2% of an evalx request.
+    return b"withReasons=true" in query_string
+
+
+def browser_flags(node: Node, env: Environment, ctx: Context, query_string: bytes) -> bytes:
+    node.check_secure_mode(query_string, env, ctx)  # before the response cache, whose key has no `h`
+    return evaluated(node, env, ctx, for_browsers, with_reasons(query_string))
+
+
+def mobile_flags(node: Node, env: Environment, ctx: Context, query_string: bytes) -> bytes:
+    return evaluated(node, env, ctx, for_mobile, with_reasons(query_string))
+
+
+# The GET routes from their parts, shared by the Starlette routes and relay.server.fastpath.
+
+
+def browser_get(node: Node, env_id: str, context: str, query_string: bytes) -> bytes:
+    """`GET /sdk/evalx/{env_id}/(contexts|users)/{context}`: the body, or a RelayError."""
+    env = node.environment_for_client_id(env_id)
+    return browser_flags(node, env, decode_context(context), query_string)
+
+
+def mobile_get(node: Node, authorization: str | None, context: str, query_string: bytes) -> bytes:
+    """`GET /msdk/evalx/(contexts|users)/{context}`: the body, or a RelayError."""
+    env, _ = node.authorize_header(authorization, "mobile")
+    return mobile_flags(node, env, decode_context(context), query_string)
+
+
+def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _with_reasons(request: Request) -> bool:
-    # Straight from the raw query string: parsing query_params cost 2% of an evalx request.
-    return b"withReasons=true" in request.scope.get("query_string", b"")
+def _query(request: Request) -> bytes:
+    return request.scope.get("query_string", b"")  # type: ignore[no-any-return]
 
 
 async def evalx(request: Request) -> Response:
+    params = request.path_params
+    return _json(browser_get(node_of(request), params["env_id"], params["context"], _query(request)))
+
+
+async def evalx_report(request: Request) -> Response:
     node = node_of(request)
     env = node.environment_for_client_id(request.path_params["env_id"])
     ctx = await request_context(request, node)
-    node.check_secure_mode(request, env, ctx)  # before the response cache, whose key has no `h`
-    return evaluated(node, env, ctx, for_browsers, _with_reasons(request))
+    return _json(browser_flags(node, env, ctx, _query(request)))
 
 
 async def mobile_evalx(request: Request) -> Response:
+    context = request.path_params["context"]
+    return _json(mobile_get(node_of(request), request.headers.get("authorization"), context, _query(request)))
+
+
+async def mobile_evalx_report(request: Request) -> Response:
     node = node_of(request)
     env = node.environment_for(request, "mobile")
     ctx = await request_context(request, node)
-    return evaluated(node, env, ctx, for_mobile, _with_reasons(request))
+    return _json(mobile_flags(node, env, ctx, _query(request)))
 
 
 async def goals(request: Request) -> Response:
@@ -84,14 +127,15 @@ async def goals(request: Request) -> Response:
 
 
 _evalx = browser(evalx)
+_evalx_report = browser(evalx_report)
 _preflight = preflight(BROWSER_METHODS)
 
 routes = [
     Route("/sdk/evalx/{env_id}/contexts/{context}", _evalx, methods=["GET"]),
     Route("/sdk/evalx/{env_id}/users/{context}", _evalx, methods=["GET"]),
-    Route("/sdk/evalx/{env_id}/context", _evalx, methods=["REPORT"]),
-    Route("/sdk/evalx/{env_id}/contexts", _evalx, methods=["REPORT"]),
-    Route("/sdk/evalx/{env_id}/user", _evalx, methods=["REPORT"]),
+    Route("/sdk/evalx/{env_id}/context", _evalx_report, methods=["REPORT"]),
+    Route("/sdk/evalx/{env_id}/contexts", _evalx_report, methods=["REPORT"]),
+    Route("/sdk/evalx/{env_id}/user", _evalx_report, methods=["REPORT"]),
     *(
         Route(path, _preflight, methods=["OPTIONS"])  # type: ignore[arg-type]
         for path in (
@@ -106,6 +150,6 @@ routes = [
     Route("/sdk/goals/{env_id}", browser(goals, "GET, OPTIONS"), methods=["GET"]),
     Route("/msdk/evalx/contexts/{context}", mobile_evalx, methods=["GET"]),
     Route("/msdk/evalx/users/{context}", mobile_evalx, methods=["GET"]),
-    Route("/msdk/evalx/context", mobile_evalx, methods=["REPORT"]),
-    Route("/msdk/evalx/user", mobile_evalx, methods=["REPORT"]),
+    Route("/msdk/evalx/context", mobile_evalx_report, methods=["REPORT"]),
+    Route("/msdk/evalx/user", mobile_evalx_report, methods=["REPORT"]),
 ]

@@ -25,7 +25,7 @@ async def _evaluated_stream(
     node.ruleset(env)  # 503 now if the environment is not loaded yet
     ctx = await request_context(request, node)
     if audience is for_browsers:  # secure mode: the hash's SDK key then authorizes the stream
-        key_hash = node.check_secure_mode(request, env, ctx)
+        key_hash = node.check_secure_mode(request.scope["query_string"], env, ctx)
     with_reasons = request.query_params.get("withReasons") == "true"
     streams = node.client_streams
     group = None

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from relay.auth import KeyIndex, credential
@@ -60,7 +61,11 @@ class Node:
 
     def authorize(self, request: Request, kind: str) -> tuple[Environment, str]:
         """The environment and the hash of the SDK or mobile key that authorizes the request."""
-        key = credential(request.headers.get("authorization"))
+        return self.authorize_header(request.headers.get("authorization"), kind)
+
+    def authorize_header(self, authorization: str | None, kind: str) -> tuple[Environment, str]:
+        """`authorize` given the request's Authorization header (its first, as Starlette reads it)."""
+        key = credential(authorization)
         if key is None:
             raise Unauthorized("missing Authorization header (the SDK key)")
         self.keys.rebuild(self.sync.environments, self.sync.env_generation)
@@ -69,12 +74,14 @@ class Node:
             raise Unauthorized(f"unknown or expired {'SDK' if kind == 'sdk' else 'mobile'} key")
         return env, hash_key(key)
 
-    def check_secure_mode(self, request: Request, env: Environment, ctx: Context) -> str | None:
+    def check_secure_mode(self, query_string: bytes, env: Environment, ctx: Context) -> str | None:
         """For a browser request: nothing to check unless the environment is in secure mode; then
-        the hash of the SDK key its `h` was made with, or an error. Before any cache lookup."""
+        the hash of the SDK key its `h` was made with, or an error. Before any cache lookup.
+        `query_string` is the raw one (`scope["query_string"]`), parsed only in secure mode."""
         if not env.secure_mode:
             return None
-        return self.secure_mode.check(env, ctx.fully_qualified_key, request.query_params.get("h"), _now_ms())
+        h = QueryParams(query_string).get("h")
+        return self.secure_mode.check(env, ctx.fully_qualified_key, h, _now_ms())
 
     def guard(self, kind: str, key_hash: str | None, attach: Attach, detach: Attach) -> tuple[Attach, Attach]:
         """A stream's attach/detach, ending the stream once its credential expires (if it has one)."""

@@ -12,7 +12,7 @@ import hashlib
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -20,6 +20,7 @@ from relay.errors import NotFoundError, RelayError
 from relay.payloads import item_json
 from relay.ruleset import Ruleset
 from relay.server.node import Node, node_of
+from relay.server.responses import error_response
 from relay.server.streaming import DirectStream
 
 
@@ -119,5 +120,5 @@ class StreamFastPath:
         try:
             response = stream(node, Request(scope, receive), "all" if path == "/all" else "flags")
         except RelayError as e:
-            response = JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+            response = error_response(e)
         await response(scope, receive, send)
