@@ -26,6 +26,7 @@ from relay.ruleset import Change
 from relay.server import client, events, ofrep_routes, openapi, ops, sdk
 from relay.server import client_streams as client_stream_routes
 from relay.server.client_streams import PING
+from relay.server.fastpath import FastPath
 from relay.server.node import Node
 from relay.server.protocol import BoundedHttpTools, configure
 from relay.server.responses import error_response
@@ -168,7 +169,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )
-    return sdk.StreamFastPath(app)
+    return FastPath(app, app.state)  # the hot GETs in front of the routes
 
 
 def bounded_protocol(settings: Settings) -> type[BoundedHttpTools]:

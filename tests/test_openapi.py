@@ -24,7 +24,7 @@ def documented() -> set[tuple[str, str]]:
 
 
 def served() -> set[tuple[str, str]]:
-    app = create_app(Settings()).app  # type: ignore[attr-defined]  # inside sdk.StreamFastPath
+    app = create_app(Settings()).app  # type: ignore[attr-defined]  # inside fastpath.FastPath
     out = set()
     for route in app.routes:
         assert isinstance(route, Route)

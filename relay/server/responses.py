@@ -1,12 +1,39 @@
-"""How routes answer a RelayError: its code and message as JSON, with its status."""
+"""How routes answer: a RelayError as JSON, and bodies written straight to ASGI `send`.
+
+`RawResponse` is for the fast path (relay.server.fastpath): the two ASGI messages a Starlette
+`Response` would send, without building one (no rendering, no header object).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from relay.errors import RelayError
+
+RawHeaders = list[tuple[bytes, bytes]]
+_JSON_TYPE = (b"content-type", b"application/json")
 
 
 def error_response(e: RelayError) -> JSONResponse:
     """What every route answers for a RelayError: its code and message, with its status."""
     return JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+
+
+def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawHeaders:
+    """A JSON body's headers as `Response(body, media_type="application/json")` has them, then `extra`."""
+    return [(b"content-length", str(len(body)).encode("latin-1")), _JSON_TYPE, *extra]
+
+
+@dataclass(slots=True)
+class RawResponse:
+    status: int
+    headers: RawHeaders
+    body: bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import hashlib
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from relay.errors import NotFoundError, RelayError
+from relay.errors import NotFoundError
 from relay.payloads import item_json
 from relay.ruleset import Ruleset
 from relay.server.node import Node, node_of
-from relay.server.responses import error_response
 from relay.server.streaming import DirectStream
 
 
@@ -101,24 +98,3 @@ routes = [
     Route("/sdk/latest-flags/{key}", latest_flag, methods=["GET"]),
     Route("/sdk/latest-segments/{key}", latest_segment, methods=["GET"]),
 ]
-
-
-class StreamFastPath:
-    """In front of the Starlette app: `GET /all` and `GET /flags` go straight to their stream with
-    the server's own `send`, so every event written to a stream passes through no middleware
-    wrapper (each is a coroutine per write, per connection). Everything else goes to the app."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        node = getattr(self.app.state, "node", None)
-        path = scope.get("path")
-        if node is None or scope["type"] != "http" or scope["method"] != "GET" or path not in ("/all", "/flags"):
-            await self.app(scope, receive, send)
-            return
-        try:
-            response = stream(node, Request(scope, receive), "all" if path == "/all" else "flags")
-        except RelayError as e:
-            response = error_response(e)
-        await response(scope, receive, send)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from relay.admin import Admin
 from relay.config import Settings
+from relay.sealing import Sealer
 from relay.storage import Storage, connect
 
 T = TypeVar("T")
@@ -63,13 +64,15 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str
     return time.monotonic() - start
 
 
-def demo_environment(url: str, env: str = "prod") -> dict[str, str]:
-    """An environment holding the demo flags; returns its keys."""
+def demo_environment(url: str, env: str = "prod", *, secret_key: str | None = None) -> dict[str, str]:
+    """An environment holding the demo flags; returns its keys. With `secret_key`, in secure mode
+    (its SDK key sealed with that secret, as `relay env create --secure-mode` does)."""
     from relay.demo import demo_document
 
     async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(url), actor="test")
-        _, secrets = await admin.create_environment(env)
+        sealer = Sealer(secret_key) if secret_key else None
+        admin = Admin(storage_for(url), actor="test", sealer=sealer)
+        _, secrets = await admin.create_environment(env, secure_mode=sealer is not None)
         await admin.import_items(env, demo_document())
         return secrets
 
