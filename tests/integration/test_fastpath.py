@@ -38,7 +38,9 @@ ORIGIN = ("origin", "https://app.example")
 
 
 @dataclass
-class Node1:
+class InProcess:
+    """One node in this process: the Starlette app, with the fast path in front of it."""
+
     runner: asyncio.Runner
     starlette: Starlette
     fast: FastPath  # in front of `starlette`, through a recorder of what reaches it
@@ -51,7 +53,7 @@ class Node1:
 
 
 @pytest.fixture(scope="module")
-def node1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node1]:
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     redis = RedisServer(tmp_path_factory.mktemp("fastpath") / "redis").start()
     try:
         plain = demo_environment(redis.url, "plain")
@@ -87,7 +89,7 @@ def node1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node1]:
             lifespan = starlette.router.lifespan_context(starlette)
             runner.run(lifespan.__aenter__())
             try:
-                yield Node1(runner, starlette, FastPath(recorder, starlette.state), reached, names)
+                yield InProcess(runner, starlette, FastPath(recorder, starlette.state), reached, names)
             finally:
                 runner.run(lifespan.__aexit__(None, None, None))
     finally:
@@ -140,7 +142,7 @@ async def _call(app: Any, node: Node, method: str, target: str, headers: list[tu
     return Answer(messages, raised, tuple(b - a for a, b in zip(before, _effects(node), strict=True)))
 
 
-def _both(n: Node1, method: str, target: str, headers: tuple[tuple[str, str], ...], root: str = "") -> Any:
+def _both(n: InProcess, method: str, target: str, headers: tuple[tuple[str, str], ...], root: str = "") -> Any:
     target = target.format(**n.names)
     formatted = [(k, v.format(**n.names)) for k, v in headers]
 
@@ -207,9 +209,9 @@ CASES = [  # id, method, target, headers, status, taken by the fast path
     ("method", "target", "headers", "status", "fast"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_the_fast_path_answers_as_starlette_does(
-    node1: Node1, method: str, target: str, headers: tuple[tuple[str, str], ...], status: int, fast: bool
+    in_process: InProcess, method: str, target: str, headers: tuple[tuple[str, str], ...], status: int, fast: bool
 ) -> None:
-    via_starlette, via_fast, passed_on = _both(node1, method, target, headers)
+    via_starlette, via_fast, passed_on = _both(in_process, method, target, headers)
     assert via_fast == via_starlette
     assert passed_on is not fast
     assert via_fast[0].messages[0]["status"] == status, via_fast[0].messages
@@ -219,21 +221,21 @@ def test_the_fast_path_answers_as_starlette_does(
         assert [a.effects for a in via_fast] == [(0, 1, 1), (1, 0, 0)]
 
 
-def test_under_a_root_path_everything_goes_to_starlette(node1: Node1) -> None:
-    via_starlette, via_fast, passed_on = _both(node1, "GET", "/relay" + BROWSER, (ORIGIN,), root="/relay")
+def test_under_a_root_path_everything_goes_to_starlette(in_process: InProcess) -> None:
+    via_starlette, via_fast, passed_on = _both(in_process, "GET", "/relay" + BROWSER, (ORIGIN,), root="/relay")
     assert via_fast == via_starlette and passed_on
     assert via_fast[0].messages[0]["status"] == 200
 
 
 @pytest.mark.parametrize(("target", "headers"), [(BROWSER, (ORIGIN,)), (MOBILE, (KEY,))], ids=["browser", "mobile"])
 def test_an_unexpected_error_is_a_plain_500_and_raised_for_the_server_to_log(
-    node1: Node1, monkeypatch: pytest.MonkeyPatch, target: str, headers: tuple[tuple[str, str], ...]
+    in_process: InProcess, monkeypatch: pytest.MonkeyPatch, target: str, headers: tuple[tuple[str, str], ...]
 ) -> None:
     def broken(*args: object) -> bytes:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(node1.node.encoder, "body", broken)
-    via_starlette, via_fast, passed_on = _both(node1, "GET", target, headers)
+    monkeypatch.setattr(in_process.node.encoder, "body", broken)
+    via_starlette, via_fast, passed_on = _both(in_process, "GET", target, headers)
     assert via_fast == via_starlette and not passed_on
     assert via_fast[0].raised == "RuntimeError('boom')"
     assert via_fast[0].messages == [
