@@ -88,18 +88,40 @@ def compile_flag(
                 env[name] = clause
                 terms.append(f"{name}(ctx, state)")
         lines.append(f"    if {' and '.join(terms) or 'True'}:")
-        lines.append(f"        return {_outcome(outcome, f'o{i}', env)}")
-    lines.append(f"    return {_outcome(fallthrough, '_ft', env)}")
+        lines += _outcome(outcome, f"o{i}", env, "        ")
+    lines += _outcome(fallthrough, "_ft", env, "    ")
     return _build(flag_key, lines, env)
 
 
-def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any]) -> str:
+def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) -> list[str]:
+    """Statements returning a rule's or the fallthrough's result."""
     fixed = getattr(outcome, "fixed", None)
     if fixed is not None:  # a fixed variation: its prebuilt result
         env[name] = fixed
-        return name
-    env[name] = outcome
-    return f"{name}(ctx)"
+        return [f"{indent}return {name}"]
+    spec = getattr(outcome, "inline", None)
+    if spec is None:
+        env[name] = outcome
+        return [f"{indent}return {name}(ctx)"]
+    # A rollout bucketing by key, written out: compile.rollout's `roll` and clauses.compile_bucket
+    # step for step (a context without the kind is bucket -1: the first bucket, never in an experiment).
+    kind, prefix_hash, thresholds, plain, tracked, experiment = spec
+    env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": float(0xFFFFFFFFFFFFFFF)}
+    lines = [
+        f"if (_s := bk.get({kind!r})) is None:",
+        f"    return {name}_p0",
+        f"_h = {name}_h.copy()",
+        "_h.update(_s.key.encode())",
+        '_b = (_from_bytes(_h.digest()[:8], "big") >> 4) / _scale',
+    ]
+    chosen = tracked if experiment else plain  # a bucketed context is in the experiment
+    for j, (threshold, result) in enumerate(zip(thresholds, chosen, strict=True)):
+        env[f"{name}_t{j}"], env[f"{name}_r{j}"] = threshold, result
+        lines.append(f"if _b < {name}_t{j}:")
+        lines.append(f"    return {name}_r{j}")
+    env[f"{name}_p0"] = plain[0]
+    lines.append(f"return {name}_r{len(chosen) - 1}")  # past the last bucket: the last one wins
+    return [indent + line for line in lines]
 
 
 def _build(flag_key: str, lines: list[str], env: dict[str, Any]) -> FlagRun:

@@ -169,6 +169,9 @@ class Builder:
                     return t if exp else p
             return last_tracked if exp else last_plain  # past the last bucket: the last one wins
 
+        by_key = getattr(bucket, "by_key", None)
+        if by_key is not None:  # for relay.evaluation.codegen, which writes this roll out inline
+            roll.inline = (*by_key, thresholds, plain, tracked, experiment)  # type: ignore[attr-defined]
         return roll, canonical
 
 
