@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
+from starlette.datastructures import QueryParams
 
 from relay.clientside import BodyEncoder, flag_state, for_browsers
 from relay.evaluation import Evaluation, Flag, Snapshot, parse_context, parse_flag, parse_segment
 from relay.evaluation.model import malformed
 from relay.loadtest.seed import ruleset
+from relay.server.client import with_reasons
 
 
 def _fresh(flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool) -> dict[str, Any]:
@@ -33,8 +36,8 @@ def test_bodies_match_fresh_encoding_with_and_without_reasons() -> None:
     for i in range(200):
         ctx = parse_context({"kind": "user", "key": f"user-{i}", "plan": ["free", "pro"][i % 2], "age": 20 + i % 50})
         results = snapshot.evaluate_all(ctx, for_browsers)
-        for with_reasons in (False, True, False):  # the same results objects, both forms, in turn
-            assert orjson.loads(encoder.body(flags, results, with_reasons)) == _fresh(flags, results, with_reasons)
+        for reasons in (False, True, False):  # the same results objects, both forms, in turn
+            assert orjson.loads(encoder.body(flags, results, reasons)) == _fresh(flags, results, reasons)
 
 
 def test_results_made_per_request_are_encoded_and_stay_bounded() -> None:
@@ -55,3 +58,13 @@ def test_a_changed_flag_is_encoded_from_its_own_fields() -> None:
     assert orjson.loads(encoder.body({"f": old}, {"f": result}, False))["f"]["version"] == 1
     changed = orjson.loads(encoder.body({"f": new}, {"f": result}, False))["f"]
     assert (changed["version"], changed["trackEvents"]) == (2, True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"", b"withReasons=true", b"withReasons=false", b"xwithReasons=true", b"a=1&withReasons=true&b=2",
+     b"withReasons=true&withReasons=false", b"withReasons=false&withReasons=true", b"withReasons=True",
+     b"withReasons=truex", b"withReasons", b"h=abc&withReasons=true"],
+)  # fmt: skip
+def test_with_reasons_reads_the_query_as_starlette_does(query: bytes) -> None:
+    assert with_reasons(query) == (QueryParams(query).get("withReasons") == "true")

@@ -77,6 +77,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             "host": s.host,
             "port": s.port,
             "log_config": None,
+            "access_log": s.access_log,
             "loop": "uvloop",
             "http": bounded_protocol(s),
             "timeout_keep_alive": s.keepalive_timeout,

@@ -48,6 +48,8 @@ class Node:
             registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
         )
+        # Each route's child made once: labels() takes a lock and validates, per call.
+        self.evaluation_timers = {r: self.evaluation_seconds.labels(r) for r in ("evalx", "ofrep", "ofrep_bulk")}
         self.propagation_seconds = Histogram(
             "relay_propagation_seconds",
             "From a change's write in Redis to its events queued on this node's streams",

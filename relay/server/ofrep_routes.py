@@ -71,7 +71,7 @@ async def evaluate_one(request: Request) -> Response:
         flag = rs.flags.get(key)
         if flag is None or flag.deleted or not audience(flag):
             raise OfrepError(404, "FLAG_NOT_FOUND", f'flag "{key}" not found')
-        with node.evaluation_seconds.labels("ofrep").time():
+        with node.evaluation_timers["ofrep"].time():
             result = rs.snapshot.evaluate(key, ctx)
         status, body = evaluation(key, flag, result)
         return _json(request, status, body)
@@ -104,7 +104,7 @@ async def evaluate_all(request: Request) -> Response:
         response = Response(status_code=304, headers={"ETag": etag})
         response.headers.update(cors_headers(request, METHODS, EXPOSE))
         return response
-    with node.evaluation_seconds.labels("ofrep_bulk").time():
+    with node.evaluation_timers["ofrep_bulk"].time():
         results = rs.snapshot.evaluate_all(ctx, audience)
     items = [evaluation(key, rs.flags[key], result)[1] for key, result in results.items()]
     return _json(request, 200, {"flags": items}, headers={"ETag": etag})

@@ -103,10 +103,14 @@ def test_config_file_and_environment_variables(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "relay.yaml").write_text(
-        "port: 9100\nredis_url: redis://:filepw@db:6379/0\nlog_format: json\n"
+        "port: 9100\nredis_url: redis://:filepw@db:6379/0\nlog_format: json\naccess_log: yes\n"
     )
     shown: dict[str, Any] = json.loads(relay(["config", "show"], {"RELAY_PORT": "9200"}).output)
     assert shown["port"] == 9200 and shown["log_format"] == "json"  # the variable wins over the file
+    assert shown["access_log"] is True
+    assert json.loads(relay(["config", "show"], {"RELAY_ACCESS_LOG": "false"}).output)["access_log"] is False
+    bad_bool = relay(["config", "show"], {"RELAY_ACCESS_LOG": "sometimes"})
+    assert bad_bool.exit_code == 2 and "expected bool, got 'sometimes'" in bad_bool.output
     assert shown["redis_url"] == "redis://:****@db:6379/0"
     bad = relay(["config", "show"], {"RELAY_PORT": "eighty"})
     assert bad.exit_code == 2 and "$RELAY_port: expected int, got 'eighty'" in bad.output
