@@ -24,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from relay.admin import Admin
 from relay.loadtest.seed import ruleset
 from tests.integration.helpers import b64, run_async, storage_for
 from tests.integration.redis_server import RedisServer, free_port
@@ -60,6 +61,25 @@ def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, fl
     return {"requests_per_second": rps, "p50_ms": ms("50"), "p99_ms": ms("99")}
 
 
+async def seeded_environment(redis_url: str, contexts: int) -> tuple[str, list[str]]:
+    """An environment "bench" with 100 seeded flags (all browser-visible) and 10 segments; its
+    client-side ID and `contexts` evalx GET paths, each with a distinct context."""
+    admin = Admin(storage_for(redis_url), actor="bench")
+    _, secrets = await admin.create_environment("bench")
+    doc = ruleset(100, 10, seed=1)
+    for f in doc["flags"].values():
+        f["clientSideAvailability"] = {"usingEnvironmentId": True, "usingMobileKey": True}
+    await admin.import_items("bench", doc)
+    env_id = secrets["client_side_id"]
+    plans = ["free", "pro", "enterprise"]
+    return env_id, [
+        f"/sdk/evalx/{env_id}/contexts/"
+        + b64({"kind": "user", "key": f"user-{i}", "plan": plans[i % 3], "email": f"u{i}@example.com",
+               "age": 18 + i % 60, "appVersion": f"2.{i % 9}.0", "address": {"country": ["DE", "US"][i % 2]}})
+        for i in range(contexts)
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
@@ -75,28 +95,9 @@ def main() -> None:
         tmp = Path(tmp_dir)
         redis = RedisServer(tmp / "redis").start()
         try:
-            from relay.admin import Admin
-
-            async def setup() -> dict[str, str]:
-                admin = Admin(storage_for(redis.url), actor="bench")
-                _, secrets = await admin.create_environment("bench")
-                doc = ruleset(100, 10, seed=1)
-                for f in doc["flags"].values():
-                    f["clientSideAvailability"] = {"usingEnvironmentId": True, "usingMobileKey": True}
-                await admin.import_items("bench", doc)
-                return secrets
-
-            secrets = run_async(setup())
+            _, paths = run_async(seeded_environment(redis.url, args.contexts))
             cache = "0" if args.no_cache else "10000"
             relay = RelayProcess(redis.url, tmp / "relay", log_level="warning", response_cache_entries=cache).start()
-            env_id = secrets["client_side_id"]
-            plans = ["free", "pro", "enterprise"]
-            paths = [
-                f"/sdk/evalx/{env_id}/contexts/"
-                + b64({"kind": "user", "key": f"user-{i}", "plan": plans[i % 3], "email": f"u{i}@example.com",
-                       "age": 18 + i % 60, "appVersion": f"2.{i % 9}.0", "address": {"country": ["DE", "US"][i % 2]}})
-                for i in range(args.contexts)
-            ]  # fmt: skip
             (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
             script = tmp / "paths.lua"
             script.write_text(WRK_SCRIPT.format(paths=tmp / "paths.txt"))
