@@ -456,7 +456,13 @@ def test_no_secret_in_logs_cli_output_or_redis(tmp_path: Path) -> None:
     authed_url = f"redis://:{password}@127.0.0.1:{redis.port}/0"
     cli_env = {"RELAY_REDIS_URL": redis.url, "RELAY_REDIS_PASSWORD": password, "RELAY_SECRET_KEY": SECRET}
     relay = RelayProcess(
-        redis.url, tmp_path / "relay", redis_password=password, secret_key=SECRET, log_format="json", log_level="debug"
+        redis.url,
+        tmp_path / "relay",
+        redis_password=password,
+        secret_key=SECRET,
+        log_format="json",
+        log_level="debug",
+        access_log="true",
     )
     outputs: list[str] = []
     secrets_seen: list[str] = []

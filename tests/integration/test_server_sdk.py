@@ -33,7 +33,8 @@ CONTEXTS = [
 def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[RelayProcess, dict[str, str]]]:
 
     secrets = demo_environment(redis_server.url)
-    relay = RelayProcess(redis_server.url, tmp_path / "relay", heartbeat_interval="1").start()
+    # The access log on: tests read it for request lines, and for keys that must not be there.
+    relay = RelayProcess(redis_server.url, tmp_path / "relay", heartbeat_interval="1", access_log="true").start()
     yield relay, secrets
     relay.stop()
 
