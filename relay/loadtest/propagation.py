@@ -135,6 +135,7 @@ async def run(plan: Plan) -> Report:
     plans = ["free", "pro"]
     contexts = [{"kind": "user", "key": f"loadtest-{i}", "plan": rng.choice(plans)} for i in range(plan.contexts)]
     conns: list[SSEConnection] = []
+    arrived = [0]  # pieces of data received by all connections together, not yet parsed
     for i in range(plan.connections):
         kind = plan.kind if plan.kind != "mix" else ("server" if i % 2 == 0 else "client")
         if kind == "server":
@@ -146,7 +147,8 @@ async def run(plan: Plan) -> Report:
                 f"{plan.target}/eval/{environment.client_side_id}/{encode_context(contexts[i % plan.contexts])}",
                 {},
             )
-        conn = SSEConnection(url, headers, on_event, label=kind)
+        # Deferred parsing: each arrival is only timestamped while a flip is in flight (see sse_client).
+        conn = SSEConnection(url, headers, on_event, label=kind, backlog=[], arrived=arrived)
         arrivals[conn] = []
         conns.append(conn)
 
@@ -166,13 +168,21 @@ async def run(plan: Plan) -> Report:
     await asyncio.gather(*(open_one(c) for c in conns))
     bar.close()
     live = [c for c in conns if c.error is None]
+
+    def drain() -> None:
+        for conn in live:
+            conn.drain()
+
     deadline = time.monotonic() + plan.timeout
     while len(ready) < len(live) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+        drain()
 
     versions: list[int] = []
     for _ in range(plan.flips):
         on = not on
+        drain()
+        arrived[0] = 0
         result = await admin.toggle(plan.env, plan.flag, on, comment="loadtest flip")
         version = int(result.items[0]["version"])
         versions.append(version)
@@ -180,9 +190,14 @@ async def run(plan: Plan) -> Report:
         while received.get(version, 0) < len(live) and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
             step += 1
+            # Parse once every connection has had bytes (or now and then): parsing while events
+            # are still arriving would delay reading them. What parsing finds decides.
+            if arrived[0] >= len(live) or step % 100 == 0:
+                drain()
             if step % 100 == 0 and not _behind(live, arrivals, version):  # some connection failed
                 break
         await asyncio.sleep(plan.interval)
+    drain()
 
     for task in tasks:
         task.cancel()
