@@ -33,7 +33,10 @@ def test_propagation_smoke_every_connection_gets_every_change_in_order(
         result = asyncio.run(propagation.run(plan))
         assert result.correct, report.text(result)
         assert result.connections == 50 and result.flips == 3 and result.samples == 150
-        assert 0 <= result.latencies_ms[0] <= result.p50_ms <= result.p99_ms <= result.max_ms  # no negative sample
+        # The tool's commit watcher and relay's subscriber are two subscribers woken by one PUBLISH;
+        # which runs first is the scheduler's choice, so a sample can be a fraction of a millisecond
+        # below zero (CI saw -0.08 ms). A clock taken in the wrong place was off by up to 5 ms.
+        assert -1.0 <= result.latencies_ms[0] <= result.p50_ms <= result.p99_ms <= result.max_ms
         report.plot(result, tmp_path / "plot.html")
         assert "<svg" in (tmp_path / "plot.html").read_text()
         assert "correctness: missing 0, out of order 0, failed connections 0  OK" in report.text(result)
