@@ -14,7 +14,7 @@ from relay.evaluation.operators import Test, compile_operator, string_set
 if TYPE_CHECKING:
     from relay.evaluation.evaluator import EvalState
 
-_LONG_SCALE = float(0xFFFFFFFFFFFFFFF)  # 15 hex digits' maximum
+LONG_SCALE = float(0xFFFFFFFFFFFFFFF)  # 15 hex digits' maximum (also in codegen's inline rollouts)
 
 
 def _never(_: Any) -> bool:
@@ -189,7 +189,7 @@ def compile_bucket(
         h = prefix_hash.copy()  # continuing a hash of the constant prefix: ~2x faster than hashing it all
         h.update(value.encode())
         # The first 15 hex digits of the SHA-1 are its top 60 bits.
-        return (int.from_bytes(h.digest()[:8], "big") >> 4) / _LONG_SCALE
+        return (int.from_bytes(h.digest()[:8], "big") >> 4) / LONG_SCALE
 
     if components is None:  # by key: what relay.evaluation.codegen writes out inline
         bucket.by_key = (kind, prefix_hash)  # type: ignore[attr-defined]

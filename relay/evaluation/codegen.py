@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.evaluation.clauses import attribute_verdict
+from relay.evaluation.clauses import LONG_SCALE, attribute_verdict
 from relay.evaluation.context import DEFAULT_KIND
 from relay.evaluation.model import ClauseFn, ContextTarget, Evaluation, FlagRun, OutcomeFn, Prerequisite
 
@@ -106,7 +106,7 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) ->
     # A rollout bucketing by key, written out: compile.rollout's `roll` and clauses.compile_bucket
     # step for step (a context without the kind is bucket -1: the first bucket, never in an experiment).
     kind, prefix_hash, thresholds, plain, tracked, experiment = spec
-    env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": float(0xFFFFFFFFFFFFFFF)}
+    env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
     lines = [
         f"if (_s := bk.get({kind!r})) is None:",
         f"    return {name}_p0",

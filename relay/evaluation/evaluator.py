@@ -65,7 +65,9 @@ class Snapshot:
 
     def evaluate_all(self, context: Context, include: Callable[[Flag], bool] | None = None) -> dict[str, Evaluation]:
         """Every live flag for one context (what a browser asks for), optionally filtered."""
-        plan = self._plans.get(include) or self._plan(include)
+        plan = self._plans.get(include)
+        if plan is None:  # (an empty plan is cached too)
+            plan = self._plan(include)
         memo: dict[Segment, bool] = {}  # segment membership is the same for every flag
         done: dict[str, Evaluation] = {}  # prerequisites' results, the same for every flag too
         state = EvalState(self, "", memo, done)  # one state, reset per flag, rather than one each

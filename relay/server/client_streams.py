@@ -10,7 +10,7 @@ from relay.clientside import Audience, for_browsers, for_mobile
 from relay.environments import Environment
 from relay.hub import Sink
 from relay.payloads import sse
-from relay.server.client import browser, request_context
+from relay.server.client import browser, request_context, with_reasons
 from relay.server.cors import preflight
 from relay.server.node import Node, node_of
 from relay.server.streaming import DirectStream
@@ -26,14 +26,14 @@ async def _evaluated_stream(
     ctx = await request_context(request, node)
     if audience is for_browsers:  # secure mode: the hash's SDK key then authorizes the stream
         key_hash = node.check_secure_mode(request.scope["query_string"], env, ctx)
-    with_reasons = request.query_params.get("withReasons") == "true"
+    reasons = with_reasons(request.scope["query_string"])
     streams = node.client_streams
     group = None
 
     def snapshot() -> tuple[int, bytes]:
         nonlocal group
         rs = node.ruleset(env)
-        group = streams.group(rs, ctx, audience, with_reasons)
+        group = streams.group(rs, ctx, audience, reasons)
         return rs.version, group.put(rs)
 
     def attach(sink: Sink) -> None:
