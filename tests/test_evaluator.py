@@ -129,6 +129,34 @@ class TestPrerequisites:
             assert ours == snapshot.evaluate(key, parse_context(USER)), key  # prerequisites listed too
         assert everything["needs-broken"].prerequisites == ("ok", "broken")
 
+    def test_all_flags_evaluate_a_nested_prerequisite_once(self) -> None:
+        """A prerequisite first reached through another flag (here listed before it) is kept too."""
+        import dataclasses
+
+        from relay.evaluation import Snapshot, parse_context, parse_flag
+
+        flags = {
+            "top": flag(prerequisites=[{"key": "mid", "variation": 1}]),
+            "mid": flag(prerequisites=[{"key": "leaf", "variation": 1}]),
+            "also": flag(prerequisites=[{"key": "leaf", "variation": 1}]),
+            "leaf": flag(),
+        }
+        compiled = {k: parse_flag({"key": k, "version": 1, **v}, strict=False) for k, v in flags.items()}
+        runs = []
+        leaf = compiled["leaf"]
+        real = leaf.body.run
+
+        def counted(ctx: Any, state: Any) -> Any:
+            runs.append(1)
+            return real(ctx, state)
+
+        leaf._body = dataclasses.replace(leaf.body, run=counted)
+        everything = Snapshot(compiled, {}).evaluate_all(parse_context(USER))
+        assert len(runs) == 1
+        for key in flags:
+            ours = everything[key]
+            assert (ours.value, ours.variation, ours.reason.to_dict()) == sdk_eval(flags, {}, key, USER), key
+
 
 class TestTargets:
     def test_user_targets(self) -> None:

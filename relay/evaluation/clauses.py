@@ -153,7 +153,11 @@ def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
                 continue
             hit = None if memo is None else memo.get(segment)  # known for this context already
             if hit is None:
-                hit = state.segment_matches(segment, ctx)
+                check = segment.check
+                if check is not None and memo is not None:  # segment_matches' commonest path, direct
+                    hit = memo[segment] = check(ctx, state)
+                else:
+                    hit = state.segment_matches(segment, ctx)
             if hit:
                 return not negate
         return negate

@@ -16,7 +16,16 @@ from typing import Any
 
 from relay.evaluation.clauses import LONG_SCALE, attribute_verdict
 from relay.evaluation.context import DEFAULT_KIND
-from relay.evaluation.model import ClauseFn, ContextTarget, Evaluation, FlagRun, OutcomeFn, Prerequisite
+from relay.evaluation.model import (
+    ClauseFn,
+    ContextTarget,
+    Evaluation,
+    FlagRun,
+    OutcomeFn,
+    Prerequisite,
+    SegmentCheck,
+    SegmentRule,
+)
 
 
 def _inline(spec: tuple[Any, ...], name: str, env: dict[str, Any]) -> str:
@@ -56,7 +65,7 @@ def compile_flag(
     per step, and every context-independent outcome returned as its prebuilt object."""
     env: dict[str, Any] = {"_verdict": attribute_verdict, "_off": off_result}
     if not on:
-        return _build(flag_key, ["    return _off"], env)
+        return _build(f"<flag {flag_key!r}>", ["    return _off"], env)  # type: ignore[no-any-return]
     lines: list[str] = []
     if prerequisites:
         # Imported here: the evaluator imports this module's callers.
@@ -78,19 +87,76 @@ def compile_flag(
             f"        return _cr{i}",
         ]
     for i, (clauses, outcome) in enumerate(rules):
-        terms = []
-        for j, clause in enumerate(clauses):
-            name = f"c{i}_{j}"
-            spec = getattr(clause, "inline", None)
-            if spec is not None:
-                terms.append(_inline(spec, name, env))
-            else:
-                env[name] = clause
-                terms.append(f"{name}(ctx, state)")
-        lines.append(f"    if {' and '.join(terms) or 'True'}:")
+        lines.append(f"    if {_conjunction(clauses, f'c{i}', env)}:")
         lines += _outcome(outcome, f"o{i}", env, "        ")
     lines += _outcome(fallthrough, "_ft", env, "    ")
-    return _build(flag_key, lines, env)
+    return _build(f"<flag {flag_key!r}>", lines, env)  # type: ignore[no-any-return]
+
+
+def _conjunction(clauses: tuple[ClauseFn, ...], prefix: str, env: dict[str, Any]) -> str:
+    """A rule's clauses as one `and` expression, inline where they can be."""
+    terms = []
+    for j, clause in enumerate(clauses):
+        name = f"{prefix}_{j}"
+        spec = getattr(clause, "inline", None)
+        if spec is not None:
+            terms.append(_inline(spec, name, env))
+        else:
+            env[name] = clause
+            terms.append(f"{name}(ctx, state)")
+    return " and ".join(terms) or "True"
+
+
+def _bucket_lines(name: str) -> list[str]:
+    """`_b`, the bucket of `_s` (the context of the rollout's kind) by key: clauses.compile_bucket's
+    `bucket` step for step, continuing the hash of the constant prefix in `{name}_h`."""
+    return [
+        f"_h = {name}_h.copy()",
+        "_h.update(_s.key.encode())",
+        '_b = (_from_bytes(_h.digest()[:8], "big") >> 4) / _scale',
+    ]
+
+
+def compile_segment(
+    segment_key: str,
+    included: frozenset[str],
+    included_contexts: tuple[tuple[str, frozenset[str]], ...],
+    excluded: frozenset[str],
+    excluded_contexts: tuple[tuple[str, frozenset[str]], ...],
+    rules: tuple[SegmentRule, ...],
+) -> SegmentCheck:
+    """Membership of a segment that names no other segment, as one function, in LaunchDarkly's
+    order: included keys, included contexts, excluded keys, excluded contexts, the rules (a
+    weighted rule also needs the context's bucket under its weight). What
+    EvalState._lists_or_rules and _any_rule_matches do, without a call per step."""
+    env: dict[str, Any] = {"_verdict": attribute_verdict, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
+    lines = ["    bk = ctx.by_kind"]
+    lists = [(DEFAULT_KIND, included, True), *((kind, keys, True) for kind, keys in included_contexts)]
+    lists += [(DEFAULT_KIND, excluded, False), *((kind, keys, False) for kind, keys in excluded_contexts)]
+    for i, (kind, keys, verdict) in enumerate(lists):
+        if keys:  # (an empty list matches nobody)
+            env[f"_k{i}"] = keys
+            lines += [f"    if (_s := bk.get({kind!r})) is not None and _s.key in _k{i}:", f"        return {verdict}"]
+    for i, rule in enumerate(rules):
+        lines.append(f"    if {_conjunction(rule.clauses, f'c{i}', env)}:")
+        by_key = getattr(rule.bucket, "by_key", None)
+        if rule.weight is None:
+            lines.append("        return True")
+        elif by_key is None:  # bucketed by an attribute: the closure
+            env[f"r{i}_b"], env[f"r{i}_w"] = rule.bucket, rule.weight / 100000.0
+            lines += [f"        if r{i}_b(ctx) < r{i}_w:", "            return True"]
+        else:  # by key, written out
+            kind, env[f"r{i}_h"] = by_key
+            env[f"r{i}_w"] = rule.weight / 100000.0
+            bucketed = [*_bucket_lines(f"r{i}"), f"if _b < r{i}_w:", "    return True"]
+            if env[f"r{i}_w"] > -1.0:  # a context without the kind is bucket -1: under any weight from 0
+                lines += [f"        if (_s := bk.get({kind!r})) is None:", "            return True"]
+                lines += [f"        {line}" for line in bucketed]
+            else:
+                lines += [f"        if (_s := bk.get({kind!r})) is not None:"]
+                lines += [f"            {line}" for line in bucketed]
+    lines.append("    return False")
+    return _build(f"<segment {segment_key!r}>", lines, env)  # type: ignore[no-any-return]
 
 
 def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) -> list[str]:
@@ -107,13 +173,7 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) ->
     # step for step (a context without the kind is bucket -1: the first bucket, never in an experiment).
     kind, prefix_hash, thresholds, plain, tracked, experiment = spec
     env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
-    lines = [
-        f"if (_s := bk.get({kind!r})) is None:",
-        f"    return {name}_p0",
-        f"_h = {name}_h.copy()",
-        "_h.update(_s.key.encode())",
-        '_b = (_from_bytes(_h.digest()[:8], "big") >> 4) / _scale',
-    ]
+    lines = [f"if (_s := bk.get({kind!r})) is None:", f"    return {name}_p0", *_bucket_lines(name)]
     chosen = tracked if experiment else plain  # a bucketed context is in the experiment
     for j, (threshold, result) in enumerate(zip(thresholds, chosen, strict=True)):
         env[f"{name}_t{j}"], env[f"{name}_r{j}"] = threshold, result
@@ -124,7 +184,7 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) ->
     return [indent + line for line in lines]
 
 
-def _build(flag_key: str, lines: list[str], env: dict[str, Any]) -> FlagRun:
+def _build(filename: str, lines: list[str], env: dict[str, Any]) -> Any:
     source = "\n".join(["def run(ctx, state):", *lines])
-    exec(compile(source, f"<flag {flag_key!r}>", "exec"), env)
-    return env["run"]  # type: ignore[no-any-return]
+    exec(compile(source, filename, "exec"), env)
+    return env["run"]

@@ -73,6 +73,9 @@ class Snapshot:
         state = EvalState(self, "", memo, done)  # one state, reset per flag, rather than one each
         out: dict[str, Evaluation] = {}
         for key, body, needs_state, named in plan:
+            if named and (known := done.get(key)) is not None:  # reached already as a prerequisite
+                out[key] = known
+                continue
             if needs_state:
                 state.original_key = key
                 state.prereqs_seen = 0
@@ -140,12 +143,15 @@ class EvalState:
             # No membership store: fall through to the rules, without the include/exclude lists.
             self.big_segments_status = BIG_SEGMENTS_NOT_CONFIGURED
             return self._segment_rules_match(segment, ctx)
-        if self.memo is not None and not segment.segment_keys:
+        check = segment.check
+        if check is not None:
             # A segment without nested segments is a pure function of the context: remember it
             # for the rest of this context's flags.
+            if self.memo is None:
+                return check(ctx, self)
             hit = self.memo.get(segment)
             if hit is None:
-                hit = self.memo[segment] = self._lists_or_rules(segment, ctx)
+                hit = self.memo[segment] = check(ctx, self)
             return hit
         return self._lists_or_rules(segment, ctx)
 
@@ -238,6 +244,10 @@ def check_prerequisites(
             result = None if done is None else done.get(prereq.key)
             if result is None:
                 result = prereq_flag.body.run(ctx, state)
+                if done is not None and state.big_segments_status is None:
+                    # Kept for the flags after this one; not when it consulted a Big Segment (the
+                    # status is the top-level flag's to report) or aborted (it raised, so never here).
+                    done[prereq.key] = result
             # An off prerequisite fails whatever its off variation is.
             if not prereq_flag.on or result.variation != prereq.variation:
                 return prereq.failed

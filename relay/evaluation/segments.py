@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay.errors import ValidationError
 from relay.evaluation import attrref
 from relay.evaluation.clauses import compile_bucket
+from relay.evaluation.codegen import compile_segment
 from relay.evaluation.compile import Builder, parse_flag, parse_header
 from relay.evaluation.model import Flag, Segment, SegmentRule
 from relay.evaluation.reader import Reader, TrustedReader, check_depth, json_type
+
+if TYPE_CHECKING:
+    from relay.evaluation.context import Context
+    from relay.evaluation.evaluator import EvalState
 
 
 def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -86,7 +91,7 @@ def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
     if not trusted:
         for t in (*canonical["includedContexts"], *canonical["excludedContexts"]):
             t["values"] = list(t["values"])
-    return Segment(
+    segment = Segment(
         key=key,
         version=version,
         deleted=False,
@@ -101,6 +106,22 @@ def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
         generation=generation,
         segment_keys=frozenset(b.segment_keys),
     )
+    if not unbounded and not b.segment_keys:  # (the others' membership needs the state's stack or status)
+        _compile_on_first_use(segment)
+    return segment
+
+
+def _compile_on_first_use(segment: Segment) -> None:
+    """Give the segment its generated membership check when first asked (generating one costs ~10x
+    parsing the segment, and a node loading thousands of segments may use few of them)."""
+
+    def first(ctx: Context, state: EvalState) -> bool:
+        s = segment
+        check = compile_segment(s.key, s.included, s.included_contexts, s.excluded, s.excluded_contexts, s.rules)
+        object.__setattr__(segment, "check", check)  # frozen for users, not for its own cache
+        return check(ctx, state)
+
+    object.__setattr__(segment, "check", first)
 
 
 def parse_items(
