@@ -65,6 +65,9 @@ class Report:
     mean_ms: float
     histogram: list[tuple[float, int]] = field(default_factory=list)  # (upper bound ms, count)
     latencies_ms: list[float] = field(default_factory=list)
+    # One row per flip, in order: {"version", "samples", "p50_ms", "p99_ms", "max_ms"}. A tail made
+    # by one slow flip (a pause) and one that every flip shares (slow fan-out) look alike overall.
+    per_flip: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def correct(self) -> bool:
@@ -257,7 +260,7 @@ def _report(
     commits: dict[int, float],
     arrivals: dict[SSEConnection, list[tuple[int, float]]],
 ) -> Report:
-    latencies: list[float] = []
+    by_flip: dict[int, list[float]] = {v: [] for v in versions}
     missing = out_of_order = 0
     for conn in conns:
         got = arrivals[conn]
@@ -269,8 +272,15 @@ def _report(
             if v not in times or v not in commits:
                 missing += 1
             else:
-                latencies.append((times[v] - commits[v]) * 1000)
-    values = sorted(latencies)
+                by_flip[v].append((times[v] - commits[v]) * 1000)
+    values = sorted(x for flip in by_flip.values() for x in flip)
+    per_flip = []
+    for v, flip in by_flip.items():
+        flip.sort()
+        p50, p99 = _percentile(flip, 0.50), _percentile(flip, 0.99)
+        top = flip[-1] if flip else float("nan")
+        per_flip.append({"version": v, "samples": len(flip), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
+                         "max_ms": round(top, 3)})  # fmt: skip
     return Report(
         plan=asdict(plan) | {"sdk_key": "****" if plan.sdk_key else None},
         connections=len(conns),
@@ -286,6 +296,7 @@ def _report(
         mean_ms=round(statistics.fmean(values), 3) if values else float("nan"),
         histogram=_histogram(values),
         latencies_ms=[round(v, 3) for v in values],
+        per_flip=per_flip,
     )
 
 

@@ -23,6 +23,8 @@ def text(report: Report) -> str:
         label = f"{previous:g}-{bound:g} ms" if bound != float("inf") else f">{previous:g} ms"
         lines.append(f"  {label:>14} {count:>8} {'#' * round(40 * count / peak)}")
         previous = bound
+    lines.append("per flip (version: p50 / p99 / max ms):")
+    lines += [f"  {f['version']}: {f['p50_ms']} / {f['p99_ms']} / {f['max_ms']}" for f in report.per_flip]
     return "\n".join(lines)
 
 
