@@ -69,6 +69,7 @@ class Report:
     # One row per flip, in order: {"version", "samples", "p50_ms", "p99_ms", "max_ms"}. A tail made
     # by one slow flip (a pause) and one that every flip shares (slow fan-out) look alike overall.
     per_flip: list[dict[str, float]] = field(default_factory=list)
+    flip_p99_median_ms: float = float("nan")  # the typical flip's p99: one odd flip cannot move it
 
     @property
     def correct(self) -> bool:
@@ -310,6 +311,7 @@ def _report(
         histogram=_histogram(values),
         latencies_ms=[round(v, 3) for v in values],
         per_flip=per_flip,
+        flip_p99_median_ms=round(statistics.median(f["p99_ms"] for f in per_flip), 3) if per_flip else float("nan"),
     )
 
 

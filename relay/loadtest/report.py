@@ -23,7 +23,7 @@ def text(report: Report) -> str:
         label = f"{previous:g}-{bound:g} ms" if bound != float("inf") else f">{previous:g} ms"
         lines.append(f"  {label:>14} {count:>8} {'#' * round(40 * count / peak)}")
         previous = bound
-    lines.append("per flip (version: p50 / p99 / max ms):")
+    lines.append(f"per flip (version: p50 / p99 / max ms; median of the flips' p99 {report.flip_p99_median_ms} ms):")
     lines += [f"  {f['version']}: {f['p50_ms']} / {f['p99_ms']} / {f['max_ms']}" for f in report.per_flip]
     return "\n".join(lines)
 
