@@ -107,3 +107,22 @@ def test_seed_writes_a_valid_ruleset_through_the_write_path(redis_server: RedisS
         for c in r["clauses"]
     }
     assert len(ops) >= 12  # every kind of operator shows up
+
+
+def test_relay_vs_floor_script_runs_both_and_reports_correctness(tmp_path: Path) -> None:
+    """loadtests/relay_vs_floor.sh, the script behind docs/benchmarks.md's propagation figures, small."""
+    script = Path(__file__).resolve().parents[2] / "loadtests" / "relay_vs_floor.sh"
+    env = os.environ | {
+        "RELAY_BIN": str(Path(sys.executable).parent),
+        "REDIS_PORT": str(free_port()),
+        "RELAY_PORT_UNDER_TEST": str(free_port()),
+        "FLOOR_PORT": str(free_port()),
+        "OUT": str(tmp_path),
+    }
+    args = ["bash", str(script), "20", "2", "0.1", "1"]  # 20 streams, 2 flips 0.1 s apart, one pair
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "streams:" in line]
+    assert [line.split()[0] for line in lines] == ["relay", "floor"], done.stdout
+    assert all("missing 0, out of order 0, failed 0" in line for line in lines), done.stdout
+    assert json.loads((tmp_path / "relay-20-1.json").read_text())["samples"] == 40
