@@ -20,6 +20,7 @@ from relay.clientside import ResponseCache
 from relay.clientstreams import ClientStreams
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
+from relay.gcpolicy import policy as gc_policy
 from relay.hub import Hub
 from relay.payloads import HEARTBEAT, change_events
 from relay.ruleset import Change
@@ -133,8 +134,10 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
                 await asyncio.sleep(settings.heartbeat_interval)
                 hub.heartbeat(HEARTBEAT)
                 client_streams.heartbeat(HEARTBEAT)
+                gc_policy.tick()
 
         beating = asyncio.create_task(heartbeats())
+        unwatch = gc_policy.watch_pauses()
 
         def drain() -> None:
             gate.draining = True
@@ -150,6 +153,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             yield
         finally:
             restore()
+            unwatch()
             beating.cancel()
             hub.close_all()
             client_streams.close_all()

@@ -187,4 +187,6 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) ->
 def _build(filename: str, lines: list[str], env: dict[str, Any]) -> Any:
     source = "\n".join(["def run(ctx, state):", *lines])
     exec(compile(source, filename, "exec"), env)
-    return env["run"]
+    # Out of its own globals: otherwise function and globals are a reference cycle, which only the
+    # cyclic GC frees (and never, once gc.freeze() has seen it) when the flag is replaced.
+    return env.pop("run")

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from relay.gcpolicy import policy as gc_policy
 from relay.server.node import Node, node_of
 
 
@@ -114,6 +115,27 @@ class _Collector:
         yield GaugeMetricFamily(
             "relay_redis_connected", "1 while the subscriber is connected", value=int(node.sync.connected)
         )
+        yield from _gc_metrics()
+
+
+def _gc_metrics() -> Iterator[Metric]:
+    """The cyclic GC's pauses (every one blocks the node) and relay.gcpolicy's freezes."""
+    count = CounterMetricFamily("relay_gc_collections", "Cyclic GC collections", labels=["generation"])
+    total = CounterMetricFamily("relay_gc_pause_seconds", "Time the node spent in cyclic GC", labels=["generation"])
+    longest = GaugeMetricFamily("relay_gc_pause_max_seconds", "Longest cyclic GC pause", labels=["generation"])
+    for generation, (n, seconds, top) in gc_policy.pauses.items():
+        count.add_metric([str(generation)], n)
+        total.add_metric([str(generation)], seconds)
+        longest.add_metric([str(generation)], top)
+    yield count
+    yield total
+    yield longest
+    yield CounterMetricFamily(
+        "relay_gc_freezes", "Batches of stream objects moved out of the GC's passes", value=gc_policy.freezes
+    )
+    yield CounterMetricFamily(
+        "relay_gc_thaws", "Periodic hand-backs to the GC (one full pass each)", value=gc_policy.thaws
+    )
 
 
 async def metrics(request: Request) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from relay.gcpolicy import policy
 from relay.hub import Sink
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -123,6 +124,7 @@ class DirectStream(Response):
         ended = asyncio.Event()
         sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, uvicorn_cycle(send))
         self.attach(sink)
+        policy.stream_opened()  # its objects live as long as it: out of the GC's full passes
         latest, fresh = self.snapshot()
         if latest != since:  # a change landed while the first event was being sent: resend in full
             sink.since = latest
