@@ -25,6 +25,7 @@ REDIS_PORT=${REDIS_PORT:-16390}
 RELAY_PORT=${RELAY_PORT_UNDER_TEST:-8050}
 FLOOR_PORT=${FLOOR_PORT:-8051}
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 REDIS_SERVER=$("$BIN/python" -c "from relay.embedded import find_redis_server; print(find_redis_server())")
