@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from relay.evaluation import parse_flag
+from relay.evaluation import parse_flag, parse_segment
 from relay.gcpolicy import GCPolicy
 
 
@@ -102,6 +102,30 @@ def test_a_replaced_flag_body_is_freed_without_the_cyclic_gc() -> None:
     try:
         del flag
         assert run() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@pytest.mark.parametrize("evaluated", [False, True])
+def test_a_replaced_segment_is_freed_without_the_cyclic_gc(evaluated: bool) -> None:
+    """Before and after its membership check is generated on first use."""
+    from relay.evaluation import Snapshot, parse_context
+
+    segment = parse_segment({"key": "s", "version": 1, "included": ["a"], "rules": [{"clauses": [
+        {"attribute": "plan", "op": "in", "values": ["pro"], "negate": False}], "weight": 50000}]})  # fmt: skip
+    if evaluated:
+        flag = parse_flag({"key": "f", "version": 1, "on": True, "variations": [False, True], "offVariation": 0,
+                           "fallthrough": {"variation": 0}, "rules": [{"clauses": [
+                               {"attribute": "", "op": "segmentMatch", "values": ["s"], "negate": False}],
+                               "variation": 1}]})  # fmt: skip
+        assert Snapshot({"f": flag}, {"s": segment}).evaluate("f", parse_context({"key": "a"})).value is True
+    gone = weakref.ref(segment)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del segment
+        assert gone() is None
     finally:
         if enabled:
             gc.enable()

@@ -214,7 +214,7 @@ class SegmentRule:
     bucket: Callable[[Context], float] | None  # bucket value for weighted rules
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # identity hashing: segments key per-request memos
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)  # identity hashing: segments key per-request memos
 class Segment:
     key: str
     version: int

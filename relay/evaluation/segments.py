@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -115,10 +116,13 @@ def _compile_on_first_use(segment: Segment) -> None:
     """Give the segment its generated membership check when first asked (generating one costs ~10x
     parsing the segment, and a node loading thousands of segments may use few of them)."""
 
+    owner = weakref.ref(segment)  # not the segment itself: stub and segment would be a reference cycle
+
     def first(ctx: Context, state: EvalState) -> bool:
-        s = segment
+        s = owner()
+        assert s is not None  # whoever calls its check holds the segment
         check = compile_segment(s.key, s.included, s.included_contexts, s.excluded, s.excluded_contexts, s.rules)
-        object.__setattr__(segment, "check", check)  # frozen for users, not for its own cache
+        object.__setattr__(s, "check", check)  # frozen for users, not for its own cache
         return check(ctx, state)
 
     object.__setattr__(segment, "check", first)
