@@ -134,7 +134,6 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
                 await asyncio.sleep(settings.heartbeat_interval)
                 hub.heartbeat(HEARTBEAT)
                 client_streams.heartbeat(HEARTBEAT)
-                gc_policy.tick()
 
         beating = asyncio.create_task(heartbeats())
         unwatch = gc_policy.watch_pauses()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -133,8 +134,10 @@ def _gc_metrics() -> Iterator[Metric]:
     yield CounterMetricFamily(
         "relay_gc_freezes", "Batches of stream objects moved out of the GC's passes", value=gc_policy.freezes
     )
-    yield CounterMetricFamily(
-        "relay_gc_thaws", "Periodic hand-backs to the GC (one full pass each)", value=gc_policy.thaws
+    yield GaugeMetricFamily(
+        "relay_gc_frozen_objects",
+        "Objects out of the GC's passes (should follow open streams)",
+        value=gc.get_freeze_count(),
     )
 
 
