@@ -14,14 +14,14 @@ import gc
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from relay import codec
 from relay.environments import Environment
 from relay.errors import RelayError, ValidationError
 from relay.evaluation import Flag, Segment, parse_flag, parse_segment
+from relay.gcpolicy import collector_off
 from relay.ruleset import Applied, Change, Ruleset
 from relay.storage import RedisError, Storage
 
@@ -42,24 +42,11 @@ async def _compile_bodies(rs: Ruleset, chunk: int = 200) -> None:
     """Compile every flag body of a ruleset, a chunk at a time, yielding to requests in between."""
     pending = [f for f in rs.flags.values() if not f.deleted and not f.compiled]
     for i in range(0, len(pending), chunk):
-        with _no_gc():
+        with collector_off():  # many long-lived objects, no cycles worth collecting
             for flag in pending[i : i + chunk]:
                 flag.body  # noqa: B018 - compiles it
         await asyncio.sleep(0)
     gc.freeze()
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Compiling allocates many long-lived objects and no cycles worth collecting; with the cyclic
-    GC running, its passes over the growing heap made a 10,000-flag load several times slower."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Sync:
@@ -258,7 +245,7 @@ class Sync:
             return []
         if new_epoch:
             logger.warning("%s: new epoch in Redis; taking its data (version %d, was %d)", env, version, rs.version)
-        with _no_gc():
+        with collector_off():  # many long-lived objects, no cycles worth collecting
             flags = self._compile_all(env, "flag", raw_flags)
             segments = self._compile_all(env, "segment", raw_segments)
             if new_epoch:  # a fresh start, not a diff against what we held

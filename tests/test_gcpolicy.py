@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from relay.evaluation import parse_flag, parse_segment
-from relay.gcpolicy import GCPolicy
+from relay.gcpolicy import GCPolicy, collector_off
 
 
 @pytest.fixture
@@ -80,14 +80,9 @@ def test_a_replaced_flag_body_is_freed_without_the_cyclic_gc() -> None:
              {"attribute": "plan", "op": "in", "values": ["pro"], "negate": False}], "variation": 0}]},
     )  # fmt: skip
     run = weakref.ref(flag.body.run)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_off():
         del flag
         assert run() is None
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @pytest.mark.parametrize("evaluated", [False, True])
@@ -104,11 +99,6 @@ def test_a_replaced_segment_is_freed_without_the_cyclic_gc(evaluated: bool) -> N
                                "variation": 1}]})  # fmt: skip
         assert Snapshot({"f": flag}, {"s": segment}).evaluate("f", parse_context({"key": "a"})).value is True
     gone = weakref.ref(segment)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_off():
         del segment
         assert gone() is None
-    finally:
-        if enabled:
-            gc.enable()

@@ -139,17 +139,18 @@ def compile_segment(
             lines += [f"    if (_s := bk.get({kind!r})) is not None and _s.key in _k{i}:", f"        return {verdict}"]
     for i, rule in enumerate(rules):
         lines.append(f"    if {_conjunction(rule.clauses, f'c{i}', env)}:")
-        by_key = getattr(rule.bucket, "by_key", None)
         if rule.weight is None:
             lines.append("        return True")
-        elif by_key is None:  # bucketed by an attribute: the closure
-            env[f"r{i}_b"], env[f"r{i}_w"] = rule.bucket, rule.weight / 100000.0
+            continue
+        env[f"r{i}_w"] = weight = rule.weight / 100000.0
+        by_key = getattr(rule.bucket, "by_key", None)
+        if by_key is None:  # bucketed by an attribute: the closure
+            env[f"r{i}_b"] = rule.bucket
             lines += [f"        if r{i}_b(ctx) < r{i}_w:", "            return True"]
         else:  # by key, written out
             kind, env[f"r{i}_h"] = by_key
-            env[f"r{i}_w"] = rule.weight / 100000.0
             bucketed = [*_bucket_lines(f"r{i}"), f"if _b < r{i}_w:", "    return True"]
-            if env[f"r{i}_w"] > -1.0:  # a context without the kind is bucket -1: under any weight from 0
+            if weight > -1.0:  # a context without the kind is bucket -1: under any weight from 0
                 lines += [f"        if (_s := bk.get({kind!r})) is None:", "            return True"]
                 lines += [f"        {line}" for line in bucketed]
             else:

@@ -24,6 +24,7 @@ from relay import codec
 from relay.admin import Admin
 from relay.clientside import encode_context
 from relay.config import Settings
+from relay.gcpolicy import collector_off
 from relay.loadtest import commits
 from relay.loadtest.sse_client import SSEConnection
 from relay.storage import Storage, connect, watch_channel
@@ -194,25 +195,23 @@ async def run(plan: Plan) -> Report:
         for _ in range(plan.flips):
             on = not on
             drain()
-            gc.disable()
-            arrived[0] = 0
-            result = await admin.toggle(plan.env, plan.flag, on, comment="loadtest flip")
-            version = int(result.items[0]["version"])
-            versions.append(version)
-            deadline, step = time.monotonic() + plan.timeout, 0
-            while received.get(version, 0) < len(live) and time.monotonic() < deadline:
-                await asyncio.sleep(0.005)
-                step += 1
-                # Parse once every connection has had bytes (or now and then): parsing while events
-                # are still arriving would delay reading them. What parsing finds decides.
-                if arrived[0] >= len(live) or step % 100 == 0:
-                    drain()
-                if step % 100 == 0 and not _behind(live, arrivals, version):  # some connection failed
-                    break
-            gc.enable()
+            with collector_off():
+                arrived[0] = 0
+                result = await admin.toggle(plan.env, plan.flag, on, comment="loadtest flip")
+                version = int(result.items[0]["version"])
+                versions.append(version)
+                deadline, step = time.monotonic() + plan.timeout, 0
+                while received.get(version, 0) < len(live) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.005)
+                    step += 1
+                    # Parse once every connection has had bytes (or now and then): parsing while
+                    # events are still arriving would delay reading them. What parsing finds decides.
+                    if arrived[0] >= len(live) or step % 100 == 0:
+                        drain()
+                    if step % 100 == 0 and not _behind(live, arrivals, version):  # some connection failed
+                        break
             await asyncio.sleep(plan.interval)
     finally:
-        gc.enable()
         gc.unfreeze()
     drain()
 
