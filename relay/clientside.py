@@ -15,6 +15,7 @@ from typing import Any
 from relay import codec
 from relay.errors import InvalidContextError, ValidationError
 from relay.evaluation import Context, Evaluation, Flag, ReasonKind, parse_context
+from relay.evaluation.context import shallow_json
 
 Audience = Callable[[Flag], bool]
 
@@ -46,7 +47,7 @@ def context_from_json(raw: bytes) -> Context:
         data = codec.loads(raw, what="context")
     except ValidationError as e:
         raise InvalidContextError(e.path, e.reason) from None
-    ctx = parse_context(data)
+    ctx = parse_context(data, shallow=shallow_json(raw))
     if any(s.key == "" for s in ctx.singles):
         raise InvalidContextError("key", "context key must not be empty")
     return ctx

@@ -8,9 +8,11 @@ import orjson
 import pytest
 from starlette.datastructures import QueryParams
 
-from relay.clientside import BodyEncoder, flag_state, for_browsers
+from relay.clientside import BodyEncoder, context_from_json, flag_state, for_browsers
+from relay.errors import InvalidContextError
 from relay.evaluation import Evaluation, Flag, Snapshot, parse_context, parse_flag, parse_segment
 from relay.evaluation.model import malformed
+from relay.evaluation.reader import MAX_DEPTH
 from relay.loadtest.seed import ruleset
 from relay.server.client import with_reasons
 
@@ -68,3 +70,17 @@ def test_a_changed_flag_is_encoded_from_its_own_fields() -> None:
 )  # fmt: skip
 def test_with_reasons_reads_the_query_as_starlette_does(query: bytes) -> None:
     assert with_reasons(query) == (QueryParams(query).get("withReasons") == "true")
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 5 * MAX_DEPTH])
+@pytest.mark.parametrize("brackets_in_strings", [0, 3 * MAX_DEPTH])
+def test_context_depth_is_checked_however_the_json_looks(depth: int, brackets_in_strings: int) -> None:
+    # The depth walk is skipped only where the text's brackets prove it shallow.
+    note = ("{[" * brackets_in_strings).encode()
+    nested = b"[" * (depth - 1) + b"1" + b"]" * (depth - 1)  # in the context object: `depth` levels
+    raw = b'{"kind":"user","key":"k","note":"' + note + b'","a":' + nested + b"}"
+    if depth > MAX_DEPTH:
+        with pytest.raises(InvalidContextError, match="nested more than"):
+            context_from_json(raw)
+    else:
+        assert context_from_json(raw).singles[0].key == "k"

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import logging
+import sys
 import tempfile
 import traceback
 from collections import Counter
@@ -283,14 +284,17 @@ def run(seed: int, feed: str) -> RunResult:
                 result.mismatch("canonical not idempotent", f"parse_flag(flag.data).data != flag.data for {key}")
     else:
         fed = {"flags": {k: ds.flags[k] for k in flags}, "segments": {k: ds.segments[k] for k in segments}}
-    snapshot = Snapshot(flags, segments)
+    # All-flags calls through fused runs from the first call, checked against the SDK and against
+    # the step loop (a snapshot that never fuses), which must agree result for result.
+    snapshot = Snapshot(flags, segments, fuse_after=0)
+    step_loop = Snapshot(flags, segments, fuse_after=sys.maxsize)
     keys = [*ds.flags, UNKNOWN_FLAG]
     cov = result.coverage
     with tempfile.TemporaryDirectory() as tmp, _instrumented(cov):
         client = _start_sdk(fed, Path(tmp))
         try:
             for raw_ctx in ds.contexts:
-                _compare_context(raw_ctx, keys, ds, fed, snapshot, client, result)
+                _compare_context(raw_ctx, keys, ds, fed, snapshot, client, result, step_loop)
         finally:
             client.close()
     cov["flags:deleted"] += sum(1 for f in ds.flags.values() if f.get("deleted"))
@@ -306,6 +310,7 @@ def _compare_context(
     snapshot: Snapshot,
     client: LDClient,
     result: RunResult,
+    step_loop: Snapshot,
 ) -> None:
     cov = result.coverage
     sdk_ctx = LDContext.from_dict(old_user_to_new(raw_ctx) if is_old_user(raw_ctx) else raw_ctx)
@@ -347,6 +352,16 @@ def _compare_context(
     except Exception:
         result.mismatch("evaluate_all raised", f"evaluate_all raised\n{traceback.format_exc(limit=3)}")
         return
+    unfused = step_loop.evaluate_all(relay_ctx)
+    if list(unfused.items()) != list(relay_all.items()):
+        differ = [k for k in unfused if unfused[k] != relay_all.get(k)]
+        result.mismatch(
+            "evaluate_all fused vs step loop",
+            f"fused runs and the step loop differ for {differ[:5]}"
+            + "".join(f"\n  {k}:\n    step loop {unfused[k]}\n    fused     {relay_all.get(k)}" for k in differ[:3])
+            + f"\n  context: {_dump(raw_ctx)}",
+        )
+        cov["evaluate-all:fused-differs"] += 1
     meta = state.to_json_dict()["$flagsState"]
     if set(meta) != set(relay_all):
         result.mismatch(

@@ -162,6 +162,7 @@ def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
                 return not negate
         return negate
 
+    match.segment_keys = keys  # type: ignore[attr-defined]  # (relay.evaluation.fusion needs to know)
     return match
 
 

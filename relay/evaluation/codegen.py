@@ -12,6 +12,7 @@ through this code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from relay.evaluation.clauses import LONG_SCALE, attribute_verdict
@@ -50,6 +51,21 @@ def _inline(spec: tuple[Any, ...], name: str, env: dict[str, Any]) -> str:
     return f"({get} and ({hit} if {guard} else {slow}))"
 
 
+@dataclass(frozen=True, slots=True)
+class FlagParts:
+    """What a flag's generated code is made from, kept on its function (`run.parts`) so that
+    relay.evaluation.fusion can write many flags into one function."""
+
+    key: str
+    on: bool
+    off_result: Evaluation
+    prerequisites: tuple[Prerequisite, ...]
+    user_targets: dict[str, Evaluation]
+    context_targets: tuple[ContextTarget, ...]
+    rules: tuple[tuple[tuple[ClauseFn, ...], OutcomeFn], ...]
+    fallthrough: OutcomeFn
+
+
 def compile_flag(
     flag_key: str,
     on: bool,
@@ -63,48 +79,116 @@ def compile_flag(
     """One function evaluating the whole flag, in LaunchDarkly's order: off, prerequisites,
     targets, rules, fallthrough. Straight-line code: no walk over the compiled parts, no call
     per step, and every context-independent outcome returned as its prebuilt object."""
-    env: dict[str, Any] = {"_verdict": attribute_verdict, "_off": off_result}
-    if not on:
-        return _build(f"<flag {flag_key!r}>", ["    return _off"], env)  # type: ignore[no-any-return]
+    parts = FlagParts(flag_key, on, off_result, prerequisites, user_targets, context_targets, tuple(rules), fallthrough)
+    env: dict[str, Any] = {"_verdict": attribute_verdict}
+    lines = ["    bk = ctx.by_kind", *flag_lines(parts, "", env)] if on else flag_lines(parts, "", env)
+    run = _build(f"<flag {flag_key!r}>", lines, env)
+    run.parts = parts
+    return run  # type: ignore[no-any-return]
+
+
+def flag_lines(parts: FlagParts, p: str, env: dict[str, Any], cse: dict[ClauseFn, str] | None = None) -> list[str]:
+    """The statements of a flag's evaluation, each `return`ing its result, over `ctx`, `state` and
+    `bk` (the context's kinds, bound once by the caller). Every name put in `env` starts with `p`.
+
+    With `cse` (relay.evaluation.fusion's shared clauses), the code is for a fused run, whose
+    prologue (`FUSED_PROLOGUE`) binds the user context's key once, and which has `done` (results
+    of flags evaluated already in this call): clauses are shared through locals (`_conjunction`),
+    and prerequisites whose results are all in `done` are checked inline."""
+    if not parts.on:
+        env[f"{p}_off"] = parts.off_result
+        return [f"    return {p}_off"]
+    fused = cse is not None
     lines: list[str] = []
-    if prerequisites:
-        # Imported here: the evaluator imports this module's callers.
-        from relay.evaluation.evaluator import check_prerequisites
-
-        env |= {"_prereqs": check_prerequisites, "_pq": prerequisites, "_key": flag_key}
-        lines += ["    _f = _prereqs(_key, _pq, ctx, state)", "    if _f is not None:", "        return _f"]
-    lines.append("    bk = ctx.by_kind")
-    if user_targets:
-        env["_ut"] = user_targets
+    if parts.prerequisites:
+        lines += _prerequisite_lines(parts, p, env, fused)
+    if parts.user_targets:
+        env[f"{p}_ut"] = parts.user_targets
+        if fused:  # (no user context: _ukey is None, in no target list)
+            lines += [f"    if (_h := {p}_ut.get(_ukey)) is not None:", "        return _h"]
+        else:
+            lines += [
+                f"    if (_u := bk.get({DEFAULT_KIND!r})) is not None and (_h := {p}_ut.get(_u.key)) is not None:",
+                "        return _h",
+            ]
+    for i, target in enumerate(parts.context_targets):
+        env[f"{p}_ct{i}"], env[f"{p}_cr{i}"] = target.values, target.result
         lines += [
-            f"    if (_u := bk.get({DEFAULT_KIND!r})) is not None and (_h := _ut.get(_u.key)) is not None:",
-            "        return _h",
+            f"    if (_s := bk.get({target.kind!r})) is not None and _s.key in {p}_ct{i}:",
+            f"        return {p}_cr{i}",
         ]
-    for i, target in enumerate(context_targets):
-        env[f"_ct{i}"], env[f"_cr{i}"] = target.values, target.result
-        lines += [
-            f"    if (_s := bk.get({target.kind!r})) is not None and _s.key in _ct{i}:",
-            f"        return _cr{i}",
-        ]
-    for i, (clauses, outcome) in enumerate(rules):
-        lines.append(f"    if {_conjunction(clauses, f'c{i}', env)}:")
-        lines += _outcome(outcome, f"o{i}", env, "        ")
-    lines += _outcome(fallthrough, "_ft", env, "    ")
-    return _build(f"<flag {flag_key!r}>", lines, env)  # type: ignore[no-any-return]
+    for i, (clauses, outcome) in enumerate(parts.rules):
+        lines.append(f"    if {_conjunction(clauses, f'{p}c{i}', env, cse)}:")
+        lines += _outcome(outcome, f"{p}o{i}", env, "        ", fused)
+    lines += _outcome(parts.fallthrough, f"{p}_ft", env, "    ", fused)
+    return lines
 
 
-def _conjunction(clauses: tuple[ClauseFn, ...], prefix: str, env: dict[str, Any]) -> str:
-    """A rule's clauses as one `and` expression, inline where they can be."""
+# Bound once at the top of a fused run: the user context's key, and (on first use) its bytes.
+FUSED_PROLOGUE = [
+    f"    _ukey = None if (_u := bk.get({DEFAULT_KIND!r})) is None else _u.key",
+    "    _ukb = None",
+    "    _flags = state.flags",
+]
+
+
+def _prerequisite_lines(parts: FlagParts, p: str, env: dict[str, Any], fused: bool) -> list[str]:
+    # Imported here: the evaluator imports this module's callers.
+    from relay.evaluation.evaluator import check_prerequisites
+
+    env |= {"_prereqs": check_prerequisites, f"{p}_pq": parts.prerequisites, f"{p}_key": parts.key}
+    call = [f"    _f = _prereqs({p}_key, {p}_pq, ctx, state)", "    if _f is not None:", "        return _f"]
+    if not fused:
+        return call
+    # Every prerequisite evaluated already in this call (a result in `done` means a live flag that
+    # did not abort): check_prerequisites' verdict without the call. Otherwise the call (which also
+    # reports a flag naming itself: never in `done` before its own evaluation).
+    known = " and ".join(f"(_p{j} := done.get({q.key!r})) is not None" for j, q in enumerate(parts.prerequisites))
+    lines = [f"    if {known}:", f"        state.prereqs_seen = {len(parts.prerequisites)}"]
+    for j, q in enumerate(parts.prerequisites):
+        env[f"{p}_pf{j}"] = q.failed
+        # An off prerequisite fails whatever its off variation is.
+        test = f"not _flags[{q.key!r}].on or _p{j}.variation != {q.variation!r}"
+        lines += [f"        if {test}:", f"            return {p}_pf{j}"]
+    return [*lines, "    else:", *("    " + line for line in call)]
+
+
+def _clause_expr(clause: ClauseFn, name: str, env: dict[str, Any]) -> str:
+    spec = getattr(clause, "inline", None)
+    if spec is not None:
+        return _inline(spec, name, env)
+    env[name] = clause
+    return f"{name}(ctx, state)"
+
+
+def _conjunction(
+    clauses: tuple[ClauseFn, ...], prefix: str, env: dict[str, Any], cse: dict[ClauseFn, str] | None = None
+) -> str:
+    """A rule's clauses as one `and` expression, inline where they can be.
+
+    With `cse` (clause -> local name), each clause is evaluated at most once per call of the
+    generated function: its verdict is kept in that local (None: not yet). Identical clauses are
+    one compiled object (clauses.compile_clause), so this shares them across flags. A verdict
+    depends on the context alone; the one thing a clause can also do is record a Big Segments
+    status (a segment match), after which relay.evaluation.fusion forgets shared segment verdicts.
+    (A clause that raises MalformedFlag leaves its local unset, and raises again where reused.)"""
     terms = []
     for j, clause in enumerate(clauses):
-        name = f"{prefix}_{j}"
-        spec = getattr(clause, "inline", None)
-        if spec is not None:
-            terms.append(_inline(spec, name, env))
-        else:
-            env[name] = clause
-            terms.append(f"{name}(ctx, state)")
+        if cse is None:
+            terms.append(_clause_expr(clause, f"{prefix}_{j}", env))
+            continue
+        local = cse.get(clause)
+        if local is None:
+            local = cse[clause] = f"_c{len(cse)}"
+            env[f"{local}_f"] = clause
+        # The first test calls the clause's function: written out at every site, the inline form
+        # made the generated code ~4x larger and as much slower to compile, for no measurable gain.
+        terms.append(f"({local} if {local} is not None else ({local} := {local}_f(ctx, state)))")
     return " and ".join(terms) or "True"
+
+
+def is_segment_clause(clause: ClauseFn) -> bool:
+    return getattr(clause, "segment_keys", None) is not None
 
 
 def _bucket_lines(name: str) -> list[str]:
@@ -160,7 +244,7 @@ def compile_segment(
     return _build(f"<segment {segment_key!r}>", lines, env)  # type: ignore[no-any-return]
 
 
-def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) -> list[str]:
+def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str, fused: bool = False) -> list[str]:
     """Statements returning a rule's or the fallthrough's result."""
     fixed = getattr(outcome, "fixed", None)
     if fixed is not None:  # a fixed variation: its prebuilt result
@@ -174,7 +258,12 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str) ->
     # step for step (a context without the kind is bucket -1: the first bucket, never in an experiment).
     kind, prefix_hash, thresholds, plain, tracked, experiment = spec
     env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
-    lines = [f"if (_s := bk.get({kind!r})) is None:", f"    return {name}_p0", *_bucket_lines(name)]
+    if fused and kind == DEFAULT_KIND:  # the prologue's user key; its bytes made once per call
+        lines = ["if _ukey is None:", f"    return {name}_p0", f"_h = {name}_h.copy()"]
+        lines += ["_h.update(_ukb if _ukb is not None else (_ukb := _ukey.encode()))"]
+        lines += ['_b = (_from_bytes(_h.digest()[:8], "big") >> 4) / _scale']
+    else:
+        lines = [f"if (_s := bk.get({kind!r})) is None:", f"    return {name}_p0", *_bucket_lines(name)]
     chosen = tracked if experiment else plain  # a bucketed context is in the experiment
     for j, (threshold, result) in enumerate(zip(thresholds, chosen, strict=True)):
         env[f"{name}_t{j}"], env[f"{name}_r{j}"] = threshold, result

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.errors import InvalidContextError, ValidationError
-from relay.evaluation.reader import check_depth, json_type
+from relay.evaluation.reader import MAX_DEPTH, check_depth, json_type
 
 DEFAULT_KIND = "user"
 _BAD_KIND_CHARS = re.compile(r"[^-a-zA-Z0-9._]")
@@ -180,14 +180,22 @@ def _build(singles: list[SingleContext]) -> Context:
     return Context(tuple(singles), by_kind, fqk)
 
 
-def parse_context(data: Any) -> Context:
-    """Parse a context in any of LaunchDarkly's JSON formats, or raise InvalidContextError."""
+def shallow_json(raw: bytes) -> bool:
+    """Whether JSON text `raw` certainly nests no deeper than MAX_DEPTH: every array or object
+    opens with a literal bracket, so their count bounds the depth (the walk costs more)."""
+    return raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH
+
+
+def parse_context(data: Any, shallow: bool = False) -> Context:
+    """Parse a context in any of LaunchDarkly's JSON formats, or raise InvalidContextError.
+    `shallow`: the caller knows `data` cannot nest past MAX_DEPTH (see `shallow_json`)."""
     if not isinstance(data, dict):
         raise _fail("context", f"expected an object, got {json_type(data)}")
-    try:
-        check_depth(data, "")
-    except ValidationError as e:
-        raise _fail(e.path, e.reason) from None
+    if not shallow:
+        try:
+            check_depth(data, "")
+        except ValidationError as e:
+            raise _fail(e.path, e.reason) from None
     kind = data.get("kind")
     if kind is None and "kind" not in data:
         return _build([_old_user(data)])

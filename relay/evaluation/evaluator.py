@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from relay.evaluation.context import DEFAULT_KIND, Context
+from relay.evaluation.fusion import FusedRun, Step, fuse
 from relay.evaluation.model import (
     FLAG_NOT_FOUND,
     MALFORMED,
@@ -25,9 +26,54 @@ from relay.evaluation.model import (
 BIG_SEGMENTS_NOT_CONFIGURED = "NOT_CONFIGURED"
 
 
-# One flag in an all-flags evaluation: key, compiled body, whether it needs an EvalState, and
-# whether another flag names it as a prerequisite (so its result is kept for reuse).
-_Step = tuple[str, FlagBody, bool, bool]
+# Plans are cut into runs of this many flags, each fused into one function (relay.evaluation.fusion)
+# once the plan is warm: a change recompiles only the runs holding changed flags.
+FUSE_CHUNK = 64
+# All-flags calls a plan serves through the step loop before its runs are fused, one run per call
+# after that: an audience asked once (or a ruleset changing constantly) never pays for compiling.
+FUSE_AFTER = 16
+
+
+class _Plan:
+    """The live flags an audience sees, in runs: each run's steps and, once fused, its function."""
+
+    __slots__ = ("runs", "unfused", "uses")
+
+    def __init__(self, runs: list[tuple[list[Step], FusedRun | None]]) -> None:
+        self.runs = runs
+        self.unfused = sum(1 for _, fn in runs if fn is None)
+        self.uses = 0
+
+
+def _prerequisites_first(live: dict[str, Flag]) -> list[Flag]:
+    """`live` in order, except that a flag's prerequisites come before it: then each prerequisite's
+    result is already in `done` where a flag needs it (the order of results is not part of any
+    protocol; the results themselves do not depend on it). Iterative: chains can be long."""
+    order: list[Flag] = []
+    seen: set[str] = set()
+    for flag in live.values():
+        if flag.key in seen:
+            continue
+        seen.add(flag.key)
+        stack = [(flag, 0)]
+        while stack:
+            f, i = stack.pop()
+            prereqs = f.body.prerequisites
+            if i == len(prereqs):
+                order.append(f)
+                continue
+            stack.append((f, i + 1))
+            q = live.get(prereqs[i].key)
+            if q is not None and q.key not in seen:
+                seen.add(q.key)
+                stack.append((q, 0))
+    return order
+
+
+def _run_key(steps: list[Step]) -> tuple[object, ...]:
+    """What a fused run depends on: its flags' keys, compiled bodies (by identity; a changed flag
+    has a new body) and bookkeeping. Not segments: segment clauses look segments up per call."""
+    return tuple((key, id(body), needs_state, named) for key, body, needs_state, named in steps)
 
 
 class Snapshot:
@@ -35,12 +81,17 @@ class Snapshot:
 
     Whoever changes the mappings in place calls `changed()` (the all-flags plans are cached)."""
 
-    __slots__ = ("_plans", "flags", "segments")
+    __slots__ = ("_fused", "_plans", "flags", "fuse_after", "segments")
 
-    def __init__(self, flags: Mapping[str, Flag], segments: Mapping[str, Segment]) -> None:
+    def __init__(
+        self, flags: Mapping[str, Flag], segments: Mapping[str, Segment], fuse_after: int = FUSE_AFTER
+    ) -> None:
         self.flags = flags
         self.segments = segments
-        self._plans: dict[Callable[[Flag], bool] | None, list[_Step]] = {}
+        self.fuse_after = fuse_after
+        self._plans: dict[Callable[[Flag], bool] | None, _Plan] = {}
+        # Fused runs by _run_key, each with its steps (which keep the bodies, and so their ids, alive).
+        self._fused: dict[tuple[object, ...], tuple[list[Step], FusedRun]] = {}
 
     def changed(self) -> None:
         self._plans.clear()
@@ -53,47 +104,88 @@ class Snapshot:
             return FLAG_NOT_FOUND
         return evaluate(flag, context, self)
 
-    def _plan(self, include: Callable[[Flag], bool] | None) -> list[_Step]:
+    def _plan(self, include: Callable[[Flag], bool] | None) -> _Plan:
         """The live flags `include` keeps, each compiled once: what every all-flags call walks."""
-        live = [f for f in self.flags.values() if not f.deleted and (include is None or include(f))]
+        live = _prerequisites_first(
+            {f.key: f for f in self.flags.values() if not f.deleted and (include is None or include(f))}
+        )
         named = {p.key for f in live for p in f.body.prerequisites}
-        plan = [(f.key, f.body, f.body.needs_state, f.key in named) for f in live]
+        steps = [(f.key, f.body, f.body.needs_state, f.key in named) for f in live]
+        runs: list[tuple[list[Step], FusedRun | None]] = []
+        for i in range(0, len(steps), FUSE_CHUNK):
+            run = steps[i : i + FUSE_CHUNK]
+            fused = self._fused.get(_run_key(run))
+            runs.append((run, None if fused is None else fused[1]))
         if len(self._plans) > 16:  # audiences are a few module functions; stay bounded regardless
             self._plans.clear()
-        self._plans[include] = plan
+        plan = self._plans[include] = _Plan(runs)
         return plan
+
+    def _fuse_one(self, plan: _Plan) -> None:
+        """Fuse the plan's first unfused run (one per call: no single request compiles them all)."""
+        i = next((i for i, (_, fn) in enumerate(plan.runs) if fn is None), None)
+        if i is None:
+            return
+        steps = plan.runs[i][0]
+        live_runs = sum(len(p.runs) for p in self._plans.values())
+        if len(self._fused) > 2 * live_runs + 16:  # runs of replaced flags: drop them all
+            self._fused.clear()
+        fn = fuse(steps, _aborted, _NO_STATE)
+        self._fused[_run_key(steps)] = (steps, fn)
+        plan.runs[i] = (steps, fn)
+        plan.unfused -= 1
+
+    def runs(self, include: Callable[[Flag], bool] | None = None) -> list[FusedRun | None]:
+        """The current plan's runs for `include`: each one's fused function, or None (not yet)."""
+        plan = self._plans.get(include)
+        return [] if plan is None else [fn for _, fn in plan.runs]
 
     def evaluate_all(self, context: Context, include: Callable[[Flag], bool] | None = None) -> dict[str, Evaluation]:
         """Every live flag for one context (what a browser asks for), optionally filtered."""
         plan = self._plans.get(include)
         if plan is None:  # (an empty plan is cached too)
             plan = self._plan(include)
+        if plan.unfused:
+            plan.uses += 1
+            if plan.uses > self.fuse_after:
+                self._fuse_one(plan)
         memo: dict[Segment, bool] = {}  # segment membership is the same for every flag
         done: dict[str, Evaluation] = {}  # prerequisites' results, the same for every flag too
         state = EvalState(self, "", memo, done)  # one state, reset per flag, rather than one each
         out: dict[str, Evaluation] = {}
-        for key, body, needs_state, named in plan:
-            if named and (known := done.get(key)) is not None:  # reached already as a prerequisite
-                out[key] = known
-                continue
-            if needs_state:
-                state.original_key = key
-                state.prereqs_seen = 0
-                state.big_segments_status = None
-                step = state
+        for steps, fn in plan.runs:
+            if fn is not None:
+                fn(context, state, out, done)
             else:
-                step = _NO_STATE
-            try:
-                result = body.run(context, step)
-            except MalformedFlag:
-                out[key] = _aborted(body, step)  # not kept in `done`: a retry fails the same way
-                continue
-            if step.big_segments_status is not None:  # not kept either: the retry sets the status
-                result = result.with_big_segments_status(step.big_segments_status)
-            elif named:
-                done[key] = result
-            out[key] = result
+                _run_steps(steps, context, state, out, done)
         return out
+
+
+def _run_steps(
+    steps: list[Step], context: Context, state: EvalState, out: dict[str, Evaluation], done: dict[str, Evaluation]
+) -> None:
+    """Evaluate `steps` one flag function at a time (what relay.evaluation.fusion writes out)."""
+    for key, body, needs_state, named in steps:
+        if named and (known := done.get(key)) is not None:  # reached already as a prerequisite
+            out[key] = known
+            continue
+        if needs_state:
+            state.original_key = key
+            state.prereqs_seen = 0
+            state.big_segments_status = None
+            step = state
+        else:
+            step = _NO_STATE
+        try:
+            result = body.run(context, step)
+        except MalformedFlag:
+            out[key] = _aborted(body, step)  # not kept in `done`: a retry fails the same way
+            continue
+        if step.big_segments_status is not None:  # not kept either: the retry sets the status
+            result = result.with_big_segments_status(step.big_segments_status)
+        elif named:
+            done[key] = result
+        out[key] = result
 
 
 class EvalState:

@@ -50,13 +50,16 @@ async def request_context(request: Request, node: Node) -> Context:
 def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, with_reasons: bool) -> bytes:
     """The `evalx` body: from the response cache, else evaluated (and timed) and cached."""
     rs = node.ruleset(env)
-    key = (env.key, rs.version, audience.__name__, with_reasons, context_key(ctx))
-    body = node.responses.get(key)
+    responses = node.responses
+    # (No key when the cache is off: making one serializes the context.)
+    key = (env.key, rs.version, audience.__name__, with_reasons, context_key(ctx)) if responses.max_entries else None
+    body = None if key is None else responses.get(key)
     if body is None:
         with node.evaluation_timers["evalx"].time():
             results = rs.snapshot.evaluate_all(ctx, audience)
         body = node.encoder.body(rs.flags, results, with_reasons)
-        node.responses.put(key, body)
+        if key is not None:
+            responses.put(key, body)
     return body
 
 
