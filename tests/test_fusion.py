@@ -8,7 +8,9 @@ import dataclasses
 import sys
 from typing import Any
 
-from relay.evaluation import Evaluation, Flag, Snapshot, parse_context, parse_flag, parse_segment
+import pytest
+
+from relay.evaluation import Evaluation, Flag, Snapshot, evaluator, parse_context, parse_flag, parse_segment
 from relay.evaluation.evaluator import FUSE_CHUNK
 from relay.evaluation.model import ReasonKind
 
@@ -139,3 +141,14 @@ def test_runs_fuse_one_per_call_after_warm_up_and_survive_unrelated_changes() ->
         got = snap.evaluate_all(USER)
     assert snap.runs()[1] is not None and snap.runs()[1] is not before[1]
     assert got["f70"].reason.kind is ReasonKind.OFF and got["f71"].variation == 1
+
+
+def test_a_run_that_cannot_be_fused_is_served_by_the_step_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded during compilation")
+
+    monkeypatch.setattr(evaluator, "fuse", broken)
+    flags = [_flag("on", fallthrough={"variation": 1}), _flag("x", prerequisites=[{"key": "on", "variation": 1}])]
+    fused, steps = _snapshots(flags)
+    got = _both(fused, steps)  # (the fallback counts as fused: it is not tried again)
+    assert got["x"].reason.kind is ReasonKind.FALLTHROUGH

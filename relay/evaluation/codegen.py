@@ -197,7 +197,7 @@ def _bucket_lines(name: str) -> list[str]:
     return [
         f"_h = {name}_h.copy()",
         "_h.update(_s.key.encode())",
-        '_b = (_from_bytes(_h.digest()[:8], "big") >> 4) / _scale',
+        '_b = (_from_bytes(_h.digest(), "big") >> 100) / _scale',
     ]
 
 
@@ -261,7 +261,7 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str, fu
     if fused and kind == DEFAULT_KIND:  # the prologue's user key; its bytes made once per call
         lines = ["if _ukey is None:", f"    return {name}_p0", f"_h = {name}_h.copy()"]
         lines += ["_h.update(_ukb if _ukb is not None else (_ukb := _ukey.encode()))"]
-        lines += ['_b = (_from_bytes(_h.digest()[:8], "big") >> 4) / _scale']
+        lines += ['_b = (_from_bytes(_h.digest(), "big") >> 100) / _scale']
     else:
         lines = [f"if (_s := bk.get({kind!r})) is None:", f"    return {name}_p0", *_bucket_lines(name)]
     chosen = tracked if experiment else plain  # a bucketed context is in the experiment

@@ -6,6 +6,7 @@ Pure and synchronous: the evaluator gets compiled items and a read-only snapshot
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from relay.evaluation.context import DEFAULT_KIND, Context
 from relay.evaluation.fusion import FusedRun, Step, fuse
@@ -130,7 +131,10 @@ class Snapshot:
         live_runs = sum(len(p.runs) for p in self._plans.values())
         if len(self._fused) > 2 * live_runs + 16:  # runs of replaced flags: drop them all
             self._fused.clear()
-        fn = fuse(steps, _aborted, _NO_STATE)
+        try:
+            fn = fuse(steps, _aborted, _NO_STATE)
+        except Exception:  # (a Python compiler limit, say) the step loop serves this run, as before
+            fn = partial(_run_steps, steps)
         self._fused[_run_key(steps)] = (steps, fn)
         plan.runs[i] = (steps, fn)
         plan.unfused -= 1
