@@ -152,3 +152,15 @@ def test_a_run_that_cannot_be_fused_is_served_by_the_step_loop(monkeypatch: pyte
     fused, steps = _snapshots(flags)
     got = _both(fused, steps)  # (the fallback counts as fused: it is not tried again)
     assert got["x"].reason.kind is ReasonKind.FALLTHROUGH
+
+
+def test_only_clauses_tested_at_more_than_one_site_are_shared() -> None:
+    # A clause at one site stays inline, as in the flag's own function (as a call through a local
+    # at every site, a run of distinct clauses measured slower than the step loop).
+    pro = {"attribute": "plan", "op": "in", "values": ["pro"], "negate": False}
+    flags = [_flag(f"f{i}", [[{**pro, "values": [f"plan-{i}"]}], [pro]]) for i in range(4)]
+    fused, steps = _snapshots(flags)
+    _both(fused, steps)
+    (run,) = fused.runs()
+    shared = [name for name in run.__code__.co_varnames if name.startswith("_c")]  # type: ignore[attr-defined]
+    assert shared == ["_c0"]  # `pro`, at four sites; the four distinct clauses have no local

@@ -12,6 +12,8 @@ through this code.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +89,21 @@ def compile_flag(
     return run  # type: ignore[no-any-return]
 
 
-def flag_lines(parts: FlagParts, p: str, env: dict[str, Any], cse: dict[ClauseFn, str] | None = None) -> list[str]:
+class SharedClauses:
+    """A fused run's clauses that more than one site tests, each given a local for its verdict
+    (`_conjunction`); a clause tested at one site only is written as the flag's own code has it."""
+
+    def __init__(self, clause_lists: Iterable[tuple[ClauseFn, ...]]) -> None:
+        counts = Counter(clause for clauses in clause_lists for clause in clauses)
+        self.repeated = {clause for clause, n in counts.items() if n > 1}
+        self.locals: dict[ClauseFn, str] = {}
+
+
+def flag_lines(parts: FlagParts, p: str, env: dict[str, Any], cse: SharedClauses | None = None) -> list[str]:
     """The statements of a flag's evaluation, each `return`ing its result, over `ctx`, `state` and
     `bk` (the context's kinds, bound once by the caller). Every name put in `env` starts with `p`.
 
-    With `cse` (relay.evaluation.fusion's shared clauses), the code is for a fused run, whose
+    With `cse` (the run's SharedClauses), the code is for a fused run (relay.evaluation.fusion), whose
     prologue (`FUSED_PROLOGUE`) binds the user context's key once, and which has `done` (results
     of flags evaluated already in this call): clauses are shared through locals (`_conjunction`),
     and prerequisites whose results are all in `done` are checked inline."""
@@ -162,24 +174,24 @@ def _clause_expr(clause: ClauseFn, name: str, env: dict[str, Any]) -> str:
 
 
 def _conjunction(
-    clauses: tuple[ClauseFn, ...], prefix: str, env: dict[str, Any], cse: dict[ClauseFn, str] | None = None
+    clauses: tuple[ClauseFn, ...], prefix: str, env: dict[str, Any], cse: SharedClauses | None = None
 ) -> str:
     """A rule's clauses as one `and` expression, inline where they can be.
 
-    With `cse` (clause -> local name), each clause is evaluated at most once per call of the
-    generated function: its verdict is kept in that local (None: not yet). Identical clauses are
-    one compiled object (clauses.compile_clause), so this shares them across flags. A verdict
+    With `cse`, a clause tested at more than one site is evaluated at most once per call of the
+    generated function: its verdict is kept in a local (None: not yet). Identical clauses are one
+    compiled object (clauses.compile_clause), so this shares them across flags. A verdict
     depends on the context alone; the one thing a clause can also do is record a Big Segments
     status (a segment match), after which relay.evaluation.fusion forgets shared segment verdicts.
     (A clause that raises MalformedFlag leaves its local unset, and raises again where reused.)"""
     terms = []
     for j, clause in enumerate(clauses):
-        if cse is None:
+        if cse is None or clause not in cse.repeated:
             terms.append(_clause_expr(clause, f"{prefix}_{j}", env))
             continue
-        local = cse.get(clause)
+        local = cse.locals.get(clause)
         if local is None:
-            local = cse[clause] = f"_c{len(cse)}"
+            local = cse.locals[clause] = f"_c{len(cse.locals)}"
             env[f"{local}_f"] = clause
         # The first test calls the clause's function: written out at every site, the inline form
         # made the generated code ~4x larger and as much slower to compile, for no measurable gain.

@@ -6,8 +6,9 @@ paid, per flag, a loop step, a call, the state bookkeeping and a dict store; and
 (one compiled object, shared by identical clauses across flags) was tested again in every flag
 that has it. Here a run of flags becomes straight-line code: each flag's statements in a
 `while True` block whose `return`s become `r = ...; break`, the loop's bookkeeping written out
-only where a flag needs it, and each shareable clause's verdict kept in a local the first time a
-flag tests it. The semantics are the step loop's (`evaluator._run_steps`) exactly: same results,
+only where a flag needs it, and the verdict of each clause tested at more than one site kept in a
+local the first time a flag tests it (a clause tested once stays inline, as in the flag's own code:
+as a call at every site, a run of distinct clauses was slower than the step loop). The semantics are the step loop's (`evaluator._run_steps`) exactly: same results,
 same prerequisite reuse, same MALFORMED_FLAG handling and Big Segments status;
 tests/test_differential.py checks both against LaunchDarkly's SDK and against each other.
 """
@@ -19,8 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from relay.evaluation.clauses import attribute_verdict
-from relay.evaluation.codegen import FUSED_PROLOGUE, flag_lines, is_segment_clause
-from relay.evaluation.model import ClauseFn, Evaluation, FlagBody, MalformedFlag
+from relay.evaluation.codegen import FUSED_PROLOGUE, SharedClauses, flag_lines, is_segment_clause
+from relay.evaluation.model import Evaluation, FlagBody, MalformedFlag
 
 if TYPE_CHECKING:
     from relay.evaluation.context import Context
@@ -46,18 +47,20 @@ def fuse(
     reach no other item)."""
     env: dict[str, Any] = {"_verdict": attribute_verdict, "_Malformed": MalformedFlag, "_aborted": aborted}
     env["_NO_STATE"] = no_state
-    cse: dict[ClauseFn, str] = {}
+    cse = SharedClauses(
+        clauses for _, body, _, _ in steps if (parts := getattr(body.run, "parts", None)) for clauses, _ in parts.rules
+    )
     body: list[str] = []
     for i, step in enumerate(steps):
         body += _step(i, step, env, cse)
     head = ["def run(ctx, state, out, done):", "    bk = ctx.by_kind", *FUSED_PROLOGUE]
-    if cse:  # every shared clause's verdict starts unknown
-        head.append("    " + " = ".join(cse.values()) + " = None")
+    if cse.locals:  # every shared clause's verdict starts unknown
+        head.append("    " + " = ".join(cse.locals.values()) + " = None")
     exec(compile("\n".join([*head, *body]), name, "exec"), env)
     return env.pop("run")  # type: ignore[no-any-return]  # (out of its globals: no reference cycle)
 
 
-def _step(i: int, step: Step, env: dict[str, Any], cse: dict[ClauseFn, str]) -> list[str]:
+def _step(i: int, step: Step, env: dict[str, Any], cse: SharedClauses) -> list[str]:
     key, body, needs_state, named = step
     k, p = repr(key), f"f{i}"
     state = "state" if needs_state else "_NO_STATE"
@@ -91,7 +94,7 @@ def _step(i: int, step: Step, env: dict[str, Any], cse: dict[ClauseFn, str]) -> 
     lines += [f"{ind}except _Malformed:", f"{ind}    r = _aborted({p}_b, {state})"]  # not kept in `done`
     # Shared segment verdicts are forgotten after a flag that aborted or recorded a Big Segments
     # status: the next flag to test them must test (and record) again, as the step loop does.
-    segments = [local for clause, local in cse.items() if is_segment_clause(clause)]
+    segments = [local for clause, local in cse.locals.items() if is_segment_clause(clause)]
     forget = [f"{ind}    {' = '.join(segments)} = None"] if segments else []
     if needs_state:  # a Big Segments status goes on the result, which is then not kept either
         lines += [
