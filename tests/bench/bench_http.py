@@ -1,12 +1,14 @@
 """HTTP benchmark: relay's `evalx` (100 flags, distinct contexts) against a bare Starlette endpoint
 returning a static body of the same size, same server settings, in the same run.
 
-    python -m tests.bench.bench_http [--seconds 10] [--connections 32] [--rounds 3]
+    python -m tests.bench.bench_http [--seconds 10] [--connections 32] [--rounds 3] [--baseline DIR]
 
 Needs `wrk` (Debian package). One relay process (one uvicorn worker), the bare app likewise, wrk
-with one thread; all on this machine, loopback only. The two are measured in alternating rounds
-(bare, relay, bare, relay, ...) and each round's ratio is reported with their median: this shared
+with one thread; all on this machine, loopback only. Each round measures bare then relay, the
+next relay then bare, and so on, and each round's ratio is reported with their median: this shared
 machine's speed moves between runs, and a ratio from adjacent runs moves much less.
+`--baseline DIR` adds a relay run from another source tree (e.g. `git worktree add /tmp/base
+<commit>`) to every round, on the same Redis and data, for a before/after of a change.
 Not a test: nothing here asserts a figure.
 """
 
@@ -87,6 +89,7 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, default=10000, help="distinct contexts (1 = one repeated context)")
     parser.add_argument("--no-cache", action="store_true", help="turn relay's evalx response cache off")
     parser.add_argument("--rounds", type=int, default=3, help="alternating bare/relay rounds")
+    parser.add_argument("--baseline", type=Path, help="another relay source tree, measured in every round too")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -98,6 +101,12 @@ def main() -> None:
             _, paths = run_async(seeded_environment(redis.url, args.contexts))
             cache = "0" if args.no_cache else "10000"
             relay = RelayProcess(redis.url, tmp / "relay", log_level="warning", response_cache_entries=cache).start()
+            baseline = None
+            if args.baseline:
+                source = args.baseline.resolve()
+                baseline = RelayProcess(
+                    redis.url, tmp / "baseline", source, log_level="warning", response_cache_entries=cache
+                ).start()
             (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
             script = tmp / "paths.lua"
             script.write_text(WRK_SCRIPT.format(paths=tmp / "paths.txt"))
@@ -113,31 +122,56 @@ def main() -> None:
             time.sleep(1.5)
             try:
                 rounds = []
-                for _ in range(args.rounds):
-                    bare_run = _wrk(f"http://127.0.0.1:{bare_port}", script, args.seconds, args.connections)
-                    relay_run = _wrk(relay.url, script, args.seconds, args.connections)
+                for i in range(args.rounds):
+                    # bare, relay, baseline; then baseline, relay, bare: no target always goes first
+                    targets = {"bare": f"http://127.0.0.1:{bare_port}", "relay": relay.url}
+                    if baseline is not None:
+                        targets["baseline"] = baseline.url
+                    order = list(targets) if i % 2 == 0 else list(targets)[::-1]
+                    runs = {name: _wrk(targets[name], script, args.seconds, args.connections) for name in order}
+                    bare_run, relay_run = runs["bare"], runs["relay"]
                     ratio = relay_run["requests_per_second"] / bare_run["requests_per_second"]
                     rounds.append({"bare_static": bare_run, "relay_evalx": relay_run, "ratio": round(ratio, 3)})
+                    if baseline is not None:
+                        base_run = runs["baseline"]
+                        base_rps = base_run["requests_per_second"]
+                        rounds[-1] |= {
+                            "baseline_evalx": base_run,
+                            "baseline_ratio": round(base_rps / bare_run["requests_per_second"], 3),
+                            "relay_vs_baseline": round(relay_run["requests_per_second"] / base_rps, 3),
+                        }
             finally:
                 bare.terminate()
                 relay.stop()
+                if baseline is not None:
+                    baseline.stop()
         finally:
             redis.stop()
     median = statistics.median(r["ratio"] for r in rounds)
     summary = {"flags": 100, "body_bytes": len(body), "contexts": args.contexts, "connections": args.connections,
                "cache": not args.no_cache, "rounds": rounds, "median_ratio": median}  # fmt: skip
+    if args.baseline:
+        summary["median_baseline_ratio"] = statistics.median(r["baseline_ratio"] for r in rounds)
+        summary["median_relay_vs_baseline"] = statistics.median(r["relay_vs_baseline"] for r in rounds)
     if args.json:
         print(json.dumps(summary, indent=2))
         return
     cache = "off" if args.no_cache else "on"
     print(f"evalx, 100 flags, {args.contexts} contexts, cache {cache}, {args.connections} connections, {len(body)} B")
     for i, r in enumerate(rounds, 1):
-        for name in ("bare_static", "relay_evalx"):
+        for name in ("bare_static", "relay_evalx", "baseline_evalx"):
+            if name not in r:
+                continue
             w = r[name]
             rps, p50, p99 = w["requests_per_second"], w["p50_ms"], w["p99_ms"]
-            print(f"  {i} {name:<12} {rps:>9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+            print(f"  {i} {name:<14} {rps:>9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
         print(f"    relay / bare = {r['ratio']:.2f}")
+        if "baseline_ratio" in r:
+            print(f"    baseline / bare = {r['baseline_ratio']:.2f}, relay / baseline = {r['relay_vs_baseline']:.2f}")
     print(f"  median relay / bare = {median:.2f}  (target >= 0.33)")
+    if args.baseline:
+        print(f"  median baseline / bare = {summary['median_baseline_ratio']:.2f}")
+        print(f"  median relay / baseline = {summary['median_relay_vs_baseline']:.2f}")
 
 
 if __name__ == "__main__":

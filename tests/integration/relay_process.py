@@ -14,10 +14,11 @@ from tests.integration.redis_server import free_port
 
 
 class RelayProcess:
-    def __init__(self, redis_url: str, workdir: Path, **settings: str) -> None:
+    def __init__(self, redis_url: str, workdir: Path, source: Path | None = None, **settings: str) -> None:
         self.port = free_port()
         self.redis_url = redis_url
         self.workdir = workdir
+        self.source = source  # another relay source tree to run (its `relay` package first on the path)
         self.settings = settings
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"relay-{self.port}.log"
@@ -32,6 +33,7 @@ class RelayProcess:
             **({"RELAY_REDIS_URL": self.redis_url} if self.redis_url else {}),
             "RELAY_PORT": str(self.port),
             **{f"RELAY_{k.upper()}": v for k, v in self.settings.items()},
+            **({"PYTHONPATH": str(self.source)} if self.source else {}),
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
