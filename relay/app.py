@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             version_check_interval=settings.version_check_interval,
             reconnect_max_delay=settings.reconnect_max_delay,
             command_timeout=settings.redis_timeout,
+            fuse_after=settings.fuse_after,
             on_change=on_change,
             on_reset=on_reset,
         )

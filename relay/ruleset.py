@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from relay.evaluation import Flag, Segment, Snapshot, parse_flag, parse_segment
+from relay.evaluation.evaluator import FUSE_AFTER
 
 Item = Flag | Segment
 
@@ -32,12 +33,13 @@ class Applied(Enum):
 class Ruleset:
     """Flags and segments of one environment, tombstones included, at one data version."""
 
-    def __init__(self, env: str) -> None:
+    def __init__(self, env: str, fuse_after: int = FUSE_AFTER) -> None:
         self.env = env
+        self.fuse_after = fuse_after
         self.version = 0
         self.flags: dict[str, Flag] = {}
         self.segments: dict[str, Segment] = {}
-        self.snapshot = Snapshot(self.flags, self.segments)
+        self.snapshot = Snapshot(self.flags, self.segments, fuse_after)
         self.ready = False  # true after the first full load
         self.stale_since: float | None = None  # set while Redis is unreachable
         self.epoch: str | None = None  # Redis's epoch of this data (`relay env accept` starts a new one)
@@ -78,7 +80,7 @@ class Ruleset:
                     changes.append(Change(self.env, version, kind, key, tomb))
         self.flags = flags
         self.segments = segments
-        self.snapshot = Snapshot(flags, segments)
+        self.snapshot = Snapshot(flags, segments, self.fuse_after)
         self.version = version
         self.ready = True
         self.loaded_at = time.time()

@@ -21,6 +21,7 @@ from relay import codec
 from relay.environments import Environment
 from relay.errors import RelayError, ValidationError
 from relay.evaluation import Flag, Segment, parse_flag, parse_segment
+from relay.evaluation.evaluator import FUSE_AFTER
 from relay.gcpolicy import collector_off
 from relay.ruleset import Applied, Change, Ruleset
 from relay.storage import RedisError, Storage
@@ -57,6 +58,7 @@ class Sync:
         version_check_interval: float = 5.0,
         reconnect_max_delay: float = 10.0,
         command_timeout: float = 5.0,
+        fuse_after: int = FUSE_AFTER,
         on_change: ChangeListener | None = None,
         on_reset: ResetListener | None = None,
     ) -> None:
@@ -66,6 +68,7 @@ class Sync:
         # A frozen Redis (SIGSTOP, a stalled VM) accepts connections and answers nothing: without
         # deadlines the node would wait forever and never report itself stale.
         self.command_timeout = command_timeout
+        self.fuse_after = fuse_after  # for each environment's Snapshot
         self.listeners: list[ChangeListener] = [on_change] if on_change else []
         self.reset_listeners: list[ResetListener] = [on_reset] if on_reset else []
         self.rulesets: dict[str, Ruleset] = {}
@@ -231,7 +234,7 @@ class Sync:
         raw_flags, raw_segments, version, epoch = await self.storage.load(env)
         rs = self.rulesets.get(env)
         if rs is None:
-            rs = self.rulesets[env] = Ruleset(env)
+            rs = self.rulesets[env] = Ruleset(env, self.fuse_after)
             raw_env = await self.storage.environment(env)
             if raw_env is not None:
                 self._set_environment(raw_env)

@@ -149,7 +149,7 @@ class Snapshot:
         plan = self._plans.get(include)
         if plan is None:  # (an empty plan is cached too)
             plan = self._plan(include)
-        if plan.unfused:
+        if plan.unfused and self.fuse_after >= 0:  # (-1: never fuse)
             plan.uses += 1
             if plan.uses > self.fuse_after:
                 self._fuse_one(plan)

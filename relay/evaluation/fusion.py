@@ -8,9 +8,10 @@ that has it. Here a run of flags becomes straight-line code: each flag's stateme
 `while True` block whose `return`s become `r = ...; break`, the loop's bookkeeping written out
 only where a flag needs it, and the verdict of each clause tested at more than one site kept in a
 local the first time a flag tests it (a clause tested once stays inline, as in the flag's own code:
-as a call at every site, a run of distinct clauses was slower than the step loop). The semantics are the step loop's (`evaluator._run_steps`) exactly: same results,
-same prerequisite reuse, same MALFORMED_FLAG handling and Big Segments status;
-tests/test_differential.py checks both against LaunchDarkly's SDK and against each other.
+as a call at every site, a run of distinct clauses was slower than the step loop). The semantics
+are the step loop's (`evaluator._run_steps`) exactly: same results, same prerequisite reuse, same
+MALFORMED_FLAG handling and Big Segments status; tests/test_differential.py checks both against
+LaunchDarkly's SDK and against each other.
 """
 
 from __future__ import annotations
