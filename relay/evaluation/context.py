@@ -17,6 +17,7 @@ DEFAULT_KIND = "user"
 _BAD_KIND_CHARS = re.compile(r"[^-a-zA-Z0-9._]")
 _OLD_USER_STRINGS = ("firstName", "lastName", "email", "country", "avatar", "ip")
 _OLD_USER_DROPPED_CUSTOM = frozenset(("kind", "key", "name", "anonymous", "_meta"))
+_SPECIAL = frozenset(("_meta", "", "key", "kind", "name", "anonymous"))  # every other name is an attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,12 @@ def _single(props: dict[str, Any], kind: str, path: str) -> SingleContext:
     attrs: dict[str, Any] = {}
     private: list[str] = []
     for prop, value in props.items():
+        if prop not in _SPECIAL:  # the commonest case first, one set lookup
+            if value is None:
+                attrs.pop(prop, None)
+            else:
+                attrs[prop] = value
+            continue
         where = f"{path}.{prop}" if path else prop
         if prop == "_meta":
             if value is None:
@@ -111,10 +118,6 @@ def _single(props: dict[str, Any], kind: str, path: str) -> SingleContext:
             if not isinstance(value, bool):
                 raise _fail(where, f"expected a boolean, got {json_type(value)}")
             anonymous = value
-        elif value is None:
-            attrs.pop(prop, None)
-        else:
-            attrs[prop] = value
     err = kind_error(kind)
     if err:
         raise _fail(f"{path}.kind" if path else "kind", err)
@@ -166,17 +169,17 @@ def _old_user(props: dict[str, Any]) -> SingleContext:
 
 
 def _build(singles: list[SingleContext]) -> Context:
+    if len(singles) == 1:  # the commonest case, without the sort and the duplicate check
+        s = singles[0]
+        fqk = s.key if s.kind == DEFAULT_KIND else f"{s.kind}:{_escape_key(s.key)}"
+        return Context((s,), {s.kind: s}, fqk)
     singles.sort(key=lambda s: s.kind)
     by_kind: dict[str, SingleContext] = {}
     for s in singles:
         if s.kind in by_kind:
             raise _fail("kind", f'kind "{s.kind}" appears more than once in a multi-kind context')
         by_kind[s.kind] = s
-    if len(singles) == 1:
-        s = singles[0]
-        fqk = s.key if s.kind == DEFAULT_KIND else f"{s.kind}:{_escape_key(s.key)}"
-    else:
-        fqk = ":".join(f"{s.kind}:{_escape_key(s.key)}" for s in singles)
+    fqk = ":".join(f"{s.kind}:{_escape_key(s.key)}" for s in singles)
     return Context(tuple(singles), by_kind, fqk)
 
 
