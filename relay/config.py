@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from relay.errors import ValidationError
+from relay.evaluation.evaluator import FUSE_AFTER
 
 DEFAULT_FILE = Path("config/relay.yaml")
 
@@ -55,7 +56,7 @@ class Settings:
     # All-flags calls (evalx, OFREP bulk, client streams) a ruleset serves before its flags are
     # fused, 64 at a time, into one generated function each (relay.evaluation.fusion; ~1.8 KB of
     # code per flag and audience). -1: never.
-    fuse_after: int = 16
+    fuse_after: int = FUSE_AFTER
     # Sync: how often a node double-checks each environment's data version (catches lost pub/sub).
     version_check_interval: float = 5.0
     reconnect_max_delay: float = 10.0

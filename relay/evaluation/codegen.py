@@ -203,12 +203,13 @@ def is_segment_clause(clause: ClauseFn) -> bool:
     return getattr(clause, "segment_keys", None) is not None
 
 
-def _bucket_lines(name: str) -> list[str]:
-    """`_b`, the bucket of `_s` (the context of the rollout's kind) by key: clauses.compile_bucket's
-    `bucket` step for step, continuing the hash of the constant prefix in `{name}_h`."""
+def _bucket_lines(name: str, key_bytes: str = "_s.key.encode()") -> list[str]:
+    """`_b`, the bucket by key (`key_bytes`: by default that of `_s`, the context of the rollout's
+    kind): clauses.compile_bucket's `bucket` step for step, continuing the hash of the constant
+    prefix in `{name}_h`."""
     return [
         f"_h = {name}_h.copy()",
-        "_h.update(_s.key.encode())",
+        f"_h.update({key_bytes})",
         '_b = (_from_bytes(_h.digest(), "big") >> 100) / _scale',
     ]
 
@@ -271,9 +272,8 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str, fu
     kind, prefix_hash, thresholds, plain, tracked, experiment = spec
     env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
     if fused and kind == DEFAULT_KIND:  # the prologue's user key; its bytes made once per call
-        lines = ["if _ukey is None:", f"    return {name}_p0", f"_h = {name}_h.copy()"]
-        lines += ["_h.update(_ukb if _ukb is not None else (_ukb := _ukey.encode()))"]
-        lines += ['_b = (_from_bytes(_h.digest(), "big") >> 100) / _scale']
+        key_bytes = "_ukb if _ukb is not None else (_ukb := _ukey.encode())"
+        lines = ["if _ukey is None:", f"    return {name}_p0", *_bucket_lines(name, key_bytes)]
     else:
         lines = [f"if (_s := bk.get({kind!r})) is None:", f"    return {name}_p0", *_bucket_lines(name)]
     chosen = tracked if experiment else plain  # a bucketed context is in the experiment
