@@ -42,6 +42,56 @@ def test_bodies_match_fresh_encoding_with_and_without_reasons() -> None:
             assert orjson.loads(encoder.body(flags, results, reasons)) == _fresh(flags, results, reasons)
 
 
+def test_bodies_from_known_results_match_fresh_encoding() -> None:
+    flags, snapshot = _snapshot()
+    encoder = BodyEncoder()
+    slow = 0
+    for i in range(300):
+        ctx = parse_context({"kind": "user", "key": f"user-{i}", "plan": ["free", "pro"][i % 2], "age": 20 + i % 50})
+        results = snapshot.evaluate_all(ctx, for_browsers)
+        known = all(id(r) in encoder._known[False] for r in results.values())
+        slow += not known
+        for _ in range(2):  # the second time every result has been met before
+            assert orjson.loads(encoder.body(flags, results, False)) == _fresh(flags, results, False)
+    assert slow < 300  # later contexts land on known results only: the comprehension served them
+
+
+def test_no_result_object_belongs_to_two_flags() -> None:
+    # What BodyEncoder's map by result id relies on: every parse of a flag builds its own results
+    # (error results excepted). Two parses of the same flags, and the flags among themselves.
+    doc = ruleset(60, 6, seed=5)
+    for item in (*doc["flags"].values(), *doc["segments"].values()):
+        item["version"] = 1
+    segments = {k: parse_segment(v) for k, v in doc["segments"].items()}
+    owners: dict[int, tuple[Flag, Evaluation]] = {}
+    for _ in range(2):
+        flags = {k: parse_flag(v) for k, v in doc["flags"].items()}
+        snapshot = Snapshot(flags, segments)
+        for i in range(200):
+            ctx = parse_context({"kind": "user", "key": f"u{i}", "plan": ["free", "pro", "enterprise"][i % 3]})
+            for key, result in snapshot.evaluate_all(ctx).items():
+                if result.is_error:
+                    continue
+                # (Kept alive in `owners`, so an id seen again is the same object.)
+                owner, _ = owners.setdefault(id(result), (flags[key], result))
+                assert owner is flags[key], f"{key} returned another flag's result"
+
+
+def test_shared_error_results_are_encoded_for_each_flag() -> None:
+    # A bad variation index evaluates to the MALFORMED_FLAG constant, the same object for every flag.
+    bad = {"on": True, "variations": [1, 2], "fallthrough": {"variation": 5}}
+    a = parse_flag({"key": "a", "version": 3, **bad}, strict=False)
+    b = parse_flag({"key": "b", "version": 4, **bad}, strict=False)
+    ctx = parse_context({"key": "k"})
+    ra, rb = Snapshot({"a": a}, {}).evaluate_all(ctx), Snapshot({"b": b}, {}).evaluate_all(ctx)
+    assert ra["a"] is rb["b"] and ra["a"].is_error
+    encoder = BodyEncoder()
+    for _ in range(3):
+        assert orjson.loads(encoder.body({"a": a}, ra, False)) == _fresh({"a": a}, ra, False)
+    for _ in range(3):
+        assert orjson.loads(encoder.body({"b": b}, rb, False)) == _fresh({"b": b}, rb, False)
+
+
 def test_results_made_per_request_are_encoded_and_stay_bounded() -> None:
     flag = parse_flag({"key": "f", "version": 1, "on": True, "variations": [1, 2], "fallthrough": {"variation": 0}})
     encoder = BodyEncoder(max_per_flag=8)
