@@ -21,6 +21,7 @@ from relay.payloads import ServerPayloads
 from relay.ruleset import Ruleset
 from relay.securemode import SecureMode
 from relay.server.credentials import Attach, StreamCredentials
+from relay.server.histogram import LoopHistogram
 from relay.server.streaming import StreamGate
 from relay.sync import Sync
 
@@ -41,14 +42,14 @@ class Node:
     def __post_init__(self) -> None:
         self.secure_mode = SecureMode(self.settings.secret_key)
         self.stream_credentials = StreamCredentials(self._still_valid)
-        self.evaluation_seconds = Histogram(
+        self.evaluation_seconds = LoopHistogram(
             "relay_evaluation_seconds",
-            "Time to evaluate a request's flags (evalx, OFREP, client stream start)",
+            "Time to evaluate a request's flags (evalx, OFREP)",
             ["route"],
             registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
         )
-        # Each route's child made once: labels() takes a lock and validates, per call.
+        # Each route's child made once (observed with time.perf_counter around the evaluation).
         self.evaluation_timers = {r: self.evaluation_seconds.labels(r) for r in ("evalx", "ofrep", "ofrep_bulk")}
         self.propagation_seconds = Histogram(
             "relay_propagation_seconds",
