@@ -29,6 +29,7 @@ from relay.evaluation import (
     parse_items,
     parse_segment,
 )
+from relay.evaluation.clauses import LONG_SCALE, bucket_bound
 
 SETTINGS = settings(
     max_examples=300,
@@ -508,3 +509,35 @@ def test_strictly_parsed_flags_and_contexts_encode(data: Any, context: Any) -> N
     ctx = parses(parse_context, context)
     if ctx is not None:
         context_key(ctx)
+
+
+def _bucket(digest: bytes) -> float:
+    """The bucket as clauses.compile_bucket computes it from a digest."""
+    return (int.from_bytes(digest, "big") >> 100) / LONG_SCALE
+
+
+def _near_bound(threshold: float, low_bits: int) -> list[bytes]:
+    """Digests whose top 60 bits are at and around the first integer `bucket_bound` names."""
+    bound = bucket_bound(threshold)
+    if len(bound) > 20:
+        return []
+    first = int.from_bytes(bound, "big") >> 100
+    near = [x for x in (first - 2, first - 1, first, first + 1) if 0 <= x < 1 << 60]
+    return [((x << 100) | low).to_bytes(20, "big") for x in near for low in (0, low_bits, (1 << 100) - 1)]
+
+
+@SETTINGS
+@given(
+    threshold=st.one_of(
+        st.integers(-100_000, 200_000).map(lambda w: w / 100000.0),  # what weights and rollouts give
+        st.floats(-1.0, 2.0, allow_nan=False),
+        st.sampled_from([0.0, 1.0, 1 / 3, 0.1 + 0.2, 5e-324, 1 - 2**-53]),
+    ),
+    digests=st.lists(st.binary(min_size=20, max_size=20), max_size=20),
+    low_bits=st.integers(0, (1 << 100) - 1),
+)
+def test_digest_bounds_agree_with_bucket_thresholds(threshold: float, digests: list[bytes], low_bits: int) -> None:
+    # Generated rollouts compare a digest with bucket_bound(t) instead of its bucket with t.
+    bound = bucket_bound(threshold)
+    for digest in [*digests, *_near_bound(threshold, low_bits), bytes(20), b"\xff" * 20]:
+        assert (_bucket(digest) < threshold) == (digest < bound), (threshold, digest.hex())

@@ -166,6 +166,26 @@ def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
     return match
 
 
+def bucket_bound(threshold: float) -> bytes:
+    """The digest bound equivalent to a bucket threshold: for every SHA-1 digest `d`,
+    `bucket(d) < threshold` exactly when `d < bucket_bound(threshold)` (bytes compare as big-endian
+    numbers), where `bucket(d) = (int.from_bytes(d, "big") >> 100) / LONG_SCALE` as compile_bucket
+    computes it. That function is non-decreasing in its 60-bit integer (the int-to-float rounding
+    and the division both are), so the buckets under a threshold are those of the integers below
+    the first one at or over it, found here by bisection with the very same expression. Generated
+    rollouts compare the digest itself: ~150 ns less per rollout than converting and dividing."""
+    lo, hi = 0, 1 << 60  # the first integer whose bucket is >= threshold is in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid / LONG_SCALE >= threshold:
+            hi = mid
+        else:
+            lo = mid + 1
+    if lo == 1 << 60:  # every bucket is under the threshold: a bound above every 20-byte digest
+        return b"\xff" * 21
+    return (lo << 100).to_bytes(20, "big")
+
+
 def compile_bucket(
     seed: int | None, item_key: str, salt: str, context_kind: str | None, bucket_by: AttrRef | None
 ) -> Callable[[Context], float]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from relay.evaluation.clauses import LONG_SCALE, attribute_verdict
+from relay.evaluation.clauses import attribute_verdict, bucket_bound
 from relay.evaluation.context import DEFAULT_KIND
 from relay.evaluation.model import (
     ClauseFn,
@@ -204,14 +204,11 @@ def is_segment_clause(clause: ClauseFn) -> bool:
 
 
 def _bucket_lines(name: str, key_bytes: str = "_s.key.encode()") -> list[str]:
-    """`_b`, the bucket by key (`key_bytes`: by default that of `_s`, the context of the rollout's
-    kind): clauses.compile_bucket's `bucket` step for step, continuing the hash of the constant
-    prefix in `{name}_h`."""
-    return [
-        f"_h = {name}_h.copy()",
-        f"_h.update({key_bytes})",
-        '_b = (_from_bytes(_h.digest(), "big") >> 100) / _scale',
-    ]
+    """`_d`, the SHA-1 digest that decides the bucket by key (`key_bytes`: by default that of `_s`,
+    the context of the rollout's kind): clauses.compile_bucket's hash step for step, continuing
+    the hash of the constant prefix in `{name}_h`. It is compared with digest bounds
+    (clauses.bucket_bound) rather than turned into the bucket number."""
+    return [f"_h = {name}_h.copy()", f"_h.update({key_bytes})", "_d = _h.digest()"]
 
 
 def compile_segment(
@@ -226,7 +223,7 @@ def compile_segment(
     order: included keys, included contexts, excluded keys, excluded contexts, the rules (a
     weighted rule also needs the context's bucket under its weight). What
     EvalState._lists_or_rules and _any_rule_matches do, without a call per step."""
-    env: dict[str, Any] = {"_verdict": attribute_verdict, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
+    env: dict[str, Any] = {"_verdict": attribute_verdict}
     lines = ["    bk = ctx.by_kind"]
     lists = [(DEFAULT_KIND, included, True), *((kind, keys, True) for kind, keys in included_contexts)]
     lists += [(DEFAULT_KIND, excluded, False), *((kind, keys, False) for kind, keys in excluded_contexts)]
@@ -239,14 +236,15 @@ def compile_segment(
         if rule.weight is None:
             lines.append("        return True")
             continue
-        env[f"r{i}_w"] = weight = rule.weight / 100000.0
+        weight = rule.weight / 100000.0
         by_key = getattr(rule.bucket, "by_key", None)
         if by_key is None:  # bucketed by an attribute: the closure
-            env[f"r{i}_b"] = rule.bucket
+            env[f"r{i}_b"], env[f"r{i}_w"] = rule.bucket, weight
             lines += [f"        if r{i}_b(ctx) < r{i}_w:", "            return True"]
         else:  # by key, written out
             kind, env[f"r{i}_h"] = by_key
-            bucketed = [*_bucket_lines(f"r{i}"), f"if _b < r{i}_w:", "    return True"]
+            env[f"r{i}_w"] = bucket_bound(weight)
+            bucketed = [*_bucket_lines(f"r{i}"), f"if _d < r{i}_w:", "    return True"]
             if weight > -1.0:  # a context without the kind is bucket -1: under any weight from 0
                 lines += [f"        if (_s := bk.get({kind!r})) is None:", "            return True"]
                 lines += [f"        {line}" for line in bucketed]
@@ -270,7 +268,7 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str, fu
     # A rollout bucketing by key, written out: compile.rollout's `roll` and clauses.compile_bucket
     # step for step (a context without the kind is bucket -1: the first bucket, never in an experiment).
     kind, prefix_hash, thresholds, plain, tracked, experiment = spec
-    env |= {f"{name}_h": prefix_hash, "_from_bytes": int.from_bytes, "_scale": LONG_SCALE}
+    env[f"{name}_h"] = prefix_hash
     if fused and kind == DEFAULT_KIND:  # the prologue's user key; its bytes made once per call
         key_bytes = "_ukb if _ukb is not None else (_ukb := _ukey.encode())"
         lines = ["if _ukey is None:", f"    return {name}_p0", *_bucket_lines(name, key_bytes)]
@@ -278,8 +276,8 @@ def _outcome(outcome: OutcomeFn, name: str, env: dict[str, Any], indent: str, fu
         lines = [f"if (_s := bk.get({kind!r})) is None:", f"    return {name}_p0", *_bucket_lines(name)]
     chosen = tracked if experiment else plain  # a bucketed context is in the experiment
     for j, (threshold, result) in enumerate(zip(thresholds, chosen, strict=True)):
-        env[f"{name}_t{j}"], env[f"{name}_r{j}"] = threshold, result
-        lines.append(f"if _b < {name}_t{j}:")
+        env[f"{name}_t{j}"], env[f"{name}_r{j}"] = bucket_bound(threshold), result
+        lines.append(f"if _d < {name}_t{j}:")
         lines.append(f"    return {name}_r{j}")
     env[f"{name}_p0"] = plain[0]
     lines.append(f"return {name}_r{len(chosen) - 1}")  # past the last bucket: the last one wins
