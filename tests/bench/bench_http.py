@@ -9,6 +9,9 @@ next relay then bare, and so on, and each round's ratio is reported with their m
 machine's speed moves between runs, and a ratio from adjacent runs moves much less.
 `--baseline DIR` adds a relay run from another source tree (e.g. `git worktree add /tmp/base
 <commit>`) to every round, on the same Redis and data, for a before/after of a change.
+On Linux each run also reports the server's CPU time per request (from /proc): both servers are
+CPU-bound here, so its ratio tracks the throughput ratio, and it shows whether a slow round was
+the server working harder or getting less of the machine.
 Not a test: nothing here asserts a figure.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -49,7 +53,32 @@ request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 """
 
 
-def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float | None:
+    """The process's user + system CPU time so far (Linux), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ratio(name: str, reference: dict[str, float], run: dict[str, float]) -> dict[str, float]:
+    """`reference`'s CPU time per request over `run`'s: the throughput ratio were each server given
+    a whole core (CPU time excludes time the VM's host gave to others, which moves wall-clock
+    throughput 2x between runs here). Empty without CPU figures."""
+    if "cpu_us_per_request" not in reference or "cpu_us_per_request" not in run:
+        return {}
+    return {name: round(reference["cpu_us_per_request"] / run["cpu_us_per_request"], 3)}
+
+
+def _pid(process: RelayProcess) -> int:
+    assert process.proc is not None
+    return process.proc.pid
+
+
+def _wrk(url: str, script: Path, seconds: int, connections: int, pid: int | None = None) -> dict[str, float]:
+    """wrk's throughput and latency; with `pid`, also the server's CPU time per request."""
+    cpu_before = None if pid is None else _cpu_seconds(pid)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, check=True,
@@ -60,7 +89,12 @@ def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, fl
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return {"requests_per_second": rps, "p50_ms": ms("50"), "p99_ms": ms("99")}
+    result = {"requests_per_second": rps, "p50_ms": ms("50"), "p99_ms": ms("99")}
+    cpu_after = None if pid is None else _cpu_seconds(pid)
+    if cpu_before is not None and cpu_after is not None:
+        requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        result["cpu_us_per_request"] = round((cpu_after - cpu_before) / requests * 1e6, 1)
+    return result
 
 
 async def seeded_environment(redis_url: str, contexts: int) -> tuple[str, list[str]]:
@@ -124,14 +158,18 @@ def main() -> None:
                 rounds = []
                 for i in range(args.rounds):
                     # bare, relay, baseline; then baseline, relay, bare: no target always goes first
-                    targets = {"bare": f"http://127.0.0.1:{bare_port}", "relay": relay.url}
+                    targets = {"bare": (f"http://127.0.0.1:{bare_port}", bare.pid), "relay": (relay.url, _pid(relay))}
                     if baseline is not None:
-                        targets["baseline"] = baseline.url
+                        targets["baseline"] = (baseline.url, _pid(baseline))
                     order = list(targets) if i % 2 == 0 else list(targets)[::-1]
-                    runs = {name: _wrk(targets[name], script, args.seconds, args.connections) for name in order}
+                    runs = {}
+                    for name in order:
+                        url, pid = targets[name]
+                        runs[name] = _wrk(url, script, args.seconds, args.connections, pid)
                     bare_run, relay_run = runs["bare"], runs["relay"]
                     ratio = relay_run["requests_per_second"] / bare_run["requests_per_second"]
                     rounds.append({"bare_static": bare_run, "relay_evalx": relay_run, "ratio": round(ratio, 3)})
+                    rounds[-1] |= _cpu_ratio("cpu_ratio", bare_run, relay_run)
                     if baseline is not None:
                         base_run = runs["baseline"]
                         base_rps = base_run["requests_per_second"]
@@ -140,6 +178,7 @@ def main() -> None:
                             "baseline_ratio": round(base_rps / bare_run["requests_per_second"], 3),
                             "relay_vs_baseline": round(relay_run["requests_per_second"] / base_rps, 3),
                         }
+                        rounds[-1] |= _cpu_ratio("cpu_relay_vs_baseline", base_run, relay_run)
             finally:
                 bare.terminate()
                 relay.stop()
@@ -150,9 +189,10 @@ def main() -> None:
     median = statistics.median(r["ratio"] for r in rounds)
     summary = {"flags": 100, "body_bytes": len(body), "contexts": args.contexts, "connections": args.connections,
                "cache": not args.no_cache, "rounds": rounds, "median_ratio": median}  # fmt: skip
-    if args.baseline:
-        summary["median_baseline_ratio"] = statistics.median(r["baseline_ratio"] for r in rounds)
-        summary["median_relay_vs_baseline"] = statistics.median(r["relay_vs_baseline"] for r in rounds)
+    names = ["cpu_ratio", "baseline_ratio", "relay_vs_baseline", "cpu_relay_vs_baseline"]
+    for name in names:
+        if all(name in r for r in rounds):
+            summary[f"median_{name}"] = statistics.median(r[name] for r in rounds)
     if args.json:
         print(json.dumps(summary, indent=2))
         return
@@ -164,14 +204,24 @@ def main() -> None:
                 continue
             w = r[name]
             rps, p50, p99 = w["requests_per_second"], w["p50_ms"], w["p99_ms"]
-            print(f"  {i} {name:<14} {rps:>9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
-        print(f"    relay / bare = {r['ratio']:.2f}")
+            cpu = f"  CPU {w['cpu_us_per_request']:.0f} us/request" if "cpu_us_per_request" in w else ""
+            print(f"  {i} {name:<14} {rps:>9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms{cpu}")
+        cpu = f" (by CPU time per request: {r['cpu_ratio']:.2f})" if "cpu_ratio" in r else ""
+        print(f"    relay / bare = {r['ratio']:.2f}{cpu}")
         if "baseline_ratio" in r:
-            print(f"    baseline / bare = {r['baseline_ratio']:.2f}, relay / baseline = {r['relay_vs_baseline']:.2f}")
+            cpu = f" (by CPU time: {r['cpu_relay_vs_baseline']:.2f})" if "cpu_relay_vs_baseline" in r else ""
+            base, vs = r["baseline_ratio"], r["relay_vs_baseline"]
+            print(f"    baseline / bare = {base:.2f}, relay / baseline = {vs:.2f}{cpu}")
     print(f"  median relay / bare = {median:.2f}  (target >= 0.33)")
-    if args.baseline:
-        print(f"  median baseline / bare = {summary['median_baseline_ratio']:.2f}")
-        print(f"  median relay / baseline = {summary['median_relay_vs_baseline']:.2f}")
+    labels = {
+        "cpu_ratio": "relay / bare by CPU time per request",
+        "baseline_ratio": "baseline / bare",
+        "relay_vs_baseline": "relay / baseline",
+        "cpu_relay_vs_baseline": "relay / baseline by CPU time",
+    }
+    for name, label in labels.items():
+        if f"median_{name}" in summary:
+            print(f"  median {label} = {summary[f'median_{name}']:.2f}")
 
 
 if __name__ == "__main__":
