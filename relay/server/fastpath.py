@@ -28,7 +28,7 @@ from relay.errors import RelayError
 from relay.server import client, sdk
 from relay.server.cors import raw_cors_headers
 from relay.server.node import Node
-from relay.server.responses import RawResponse, error_response, json_headers
+from relay.server.responses import RawResponse, error_response
 
 Endpoint = Callable[[Node, Scope, Receive, tuple[str, ...]], ASGIApp]
 _CONTEXT_SEGMENTS = ("contexts", "users")
@@ -54,13 +54,13 @@ def _browser_evalx(node: Node, scope: Scope, receive: Receive, params: tuple[str
         response = error_response(e)
         response.raw_headers += cors  # as with_cors does: the error has none of these headers
         return response
-    return RawResponse(200, json_headers(body, cors), body)
+    return RawResponse(200, body, cors)
 
 
 def _mobile_evalx(node: Node, scope: Scope, receive: Receive, params: tuple[str, ...]) -> ASGIApp:
     authorization = _header(scope, b"authorization")
     body = client.mobile_get(node, authorization, params[0], scope.get("query_string", b""))
-    return RawResponse(200, json_headers(body), body)
+    return RawResponse(200, body)
 
 
 def route(path: str) -> tuple[Endpoint, tuple[str, ...]] | None:

@@ -1,7 +1,8 @@
 """How routes answer: a RelayError as JSON, and bodies written straight to ASGI `send`.
 
-`RawResponse` is for the fast path (relay.server.fastpath): the two ASGI messages a Starlette
-`Response` would send, without building one (no rendering, no header object).
+`RawResponse` is for the fast path (relay.server.fastpath): what a Starlette `Response` would send,
+without building one (no rendering, no header object), and where uvicorn's own `send` is behind
+`send`, written to its transport in one piece (relay.server.direct).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from relay.errors import RelayError
+from relay.server import direct
 
 RawHeaders = list[tuple[bytes, bytes]]
 _JSON_TYPE = (b"content-type", b"application/json")
@@ -30,10 +32,19 @@ def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawH
 
 @dataclass(slots=True)
 class RawResponse:
+    """A JSON body with its headers (`json_headers`); `extra` is a list reused across responses
+    (one origin's CORS headers), which lets relay.server.direct cache its rendered form."""
+
     status: int
-    headers: RawHeaders
     body: bytes
+    extra: Sequence[tuple[bytes, bytes]] = ()
+
+    @property
+    def headers(self) -> RawHeaders:
+        return json_headers(self.body, self.extra)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if direct.write(send, scope, self.status, self.body, _JSON_TYPE[1], self.extra):
+            return
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
