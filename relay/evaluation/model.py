@@ -69,6 +69,11 @@ class Evaluation:
     variation: int | None
     reason: Reason
     prerequisites: tuple[str, ...] = ()
+    # Where relay.clientside keeps this result's evalx JSON (without and with reasons) once made:
+    # unset (AttributeError) until then, and not part of the value. Sound because a non-error
+    # result object belongs to one flag object, whose fields the JSON also shows.
+    encoded: bytes = field(init=False, repr=False, compare=False)
+    encoded_with_reasons: bytes = field(init=False, repr=False, compare=False)
 
     @property
     def in_experiment(self) -> bool:
@@ -150,7 +155,6 @@ class Flag:
         "data",
         "debug_events_until_date",
         "deleted",
-        "fragments",
         "key",
         "mobile",
         "on",
@@ -187,8 +191,6 @@ class Flag:
         self.debug_events_until_date = debug_events_until_date
         self._body = body if body is not None or compiler is not None else BROKEN
         self._compiler = compiler
-        # Encoded forms of this flag's results, without and with reasons (relay.clientside).
-        self.fragments: tuple[dict[int, tuple[Evaluation, bytes]], ...] = ({}, {})
 
     @property
     def body(self) -> FlagBody:
