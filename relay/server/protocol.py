@@ -46,6 +46,8 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._awaiting_head = False  # between the deadline's start and the head's end
+        self._head_since = 0.0  # loop time the awaited head's deadline started
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -80,7 +82,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._disarm_deadline()
+        self._awaiting_head = False  # (the deadline's timer, if pending, finds nothing to do)
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -91,26 +93,37 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._arm_deadline()
 
     def _arm_deadline(self) -> None:
-        self._disarm_deadline()
-        if self.head_timeout > 0:
-            self._head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+        """The head awaited from now must arrive within head_timeout. One timer per connection,
+        re-armed only when it fires early: arming and cancelling a timer per request cost 2.5 us."""
+        self._awaiting_head = True
+        self._head_since = self.loop.time()
+        if self._head_deadline is None and self.head_timeout > 0:
+            self._head_deadline = self.loop.call_at(self._head_since + self.head_timeout, self._head_check)
 
     def _disarm_deadline(self) -> None:
         if self._head_deadline is not None:
             self._head_deadline.cancel()
             self._head_deadline = None
 
+    def _head_check(self) -> None:
+        self._head_deadline = None
+        if not self._awaiting_head or self.transport.is_closing():
+            return  # a request is being answered (a stream, say); the next wait arms the timer again
+        due = self._head_since + self.head_timeout
+        if self.loop.time() < due:  # this wait began after the timer was armed
+            self._head_deadline = self.loop.call_at(due, self._head_check)
+            return
+        self._head_timed_out()
+
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # else this class has answered already
             super().send_400_response(msg)
 
     def _head_timed_out(self) -> None:
-        self._head_deadline = None
-        if self._in_head and not self.transport.is_closing():
-            if self._head_bytes:  # a request had begun: say why
-                self._refuse(408, "Request Timeout", f"no complete request head within {self.head_timeout:g} s")
-            else:  # an idle connection: close it quietly
-                self.transport.close()
+        if self._head_bytes:  # a request had begun: say why
+            self._refuse(408, "Request Timeout", f"no complete request head within {self.head_timeout:g} s")
+        else:  # an idle connection: close it quietly
+            self.transport.close()
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         if self._refused or self.transport.is_closing():

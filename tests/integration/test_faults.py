@@ -374,6 +374,22 @@ def test_stream_lifetimes_are_spread_by_the_jitter() -> None:
     assert StreamGate(max_lifetime=0).lifetime() is None
 
 
+def _response(s: Any) -> bytes:
+    """One whole response with a Content-Length from socket `s`."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + _length(data):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _length(data: bytes) -> int:
+    head = data[: data.index(b"\r\n\r\n")].lower()
+    return int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+
+
 def _raw(port: int, data: bytes, *, wait: float = 5) -> bytes:
     import socket
 
@@ -413,6 +429,39 @@ def test_request_head_limits_and_idle_timeouts(redis_server: RedisServer, start_
         assert s.recv(100) == b""  # closed by the node, quietly
 
     assert _get(f"{relay.url}/healthz")[0] == 200  # and the node is fine
+
+
+def test_the_head_deadline_restarts_with_each_kept_alive_wait(redis_server: RedisServer, start_node: StartNode) -> None:
+    # One timer per connection, re-armed when it fires early: a deadline counts from the start of
+    # each wait for a head, never from an earlier one, and never runs while a request is answered.
+    import socket
+
+    relay, secrets = start_node(redis_server, head_timeout="0.5", keepalive_timeout="5")
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:
+        for _ in range(5):  # 1.5 s on one connection, each head well within its own 0.5 s
+            time.sleep(0.3)
+            s.sendall(request)
+            assert _response(s).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # and then nothing
+        answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408") and 0.3 < time.monotonic() - started < 1.5
+
+    stream = f"GET /all HTTP/1.1\r\nHost: x\r\nAuthorization: {secrets['sdk_key']}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:
+        s.sendall(stream)
+        s.settimeout(0.2)
+        received, closed, until = b"", False, time.monotonic() + 1.2  # a stream outlives the head deadline
+        while time.monotonic() < until and not closed:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                continue
+            closed = not chunk
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200") and b"event: put" in received
+        assert not closed and b"408" not in received
 
 
 def test_soak_thousands_of_streams_churning_leave_nothing_behind(
