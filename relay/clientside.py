@@ -18,6 +18,7 @@ from relay.evaluation import Context, Evaluation, Flag, ReasonKind, parse_contex
 from relay.evaluation.context import shallow_json
 
 Audience = Callable[[Flag], bool]
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def for_browsers(flag: Flag) -> bool:
@@ -33,11 +34,17 @@ def encode_context(data: Any) -> str:
     return base64.urlsafe_b64encode(codec.dumps(data)).decode().rstrip("=")
 
 
+def b64url_bytes(b64: str) -> bytes:
+    """`base64.urlsafe_b64decode` of `b64` padded, without its two layers of argument handling
+    (a fifth of decoding a context); the same bytes and the same errors."""
+    return binascii.a2b_base64((b64 + "=" * (-len(b64) % 4)).encode("ascii").translate(_URLSAFE))
+
+
 def decode_context(b64: str) -> Context:
     """A context from the base64url (padded or not) JSON that client SDKs put in URLs."""
     try:
-        raw = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
-    except (binascii.Error, ValueError):
+        raw = b64url_bytes(b64)
+    except (binascii.Error, ValueError):  # (UnicodeEncodeError is a ValueError)
         raise InvalidContextError("context", "not valid base64url") from None
     return context_from_json(raw)
 

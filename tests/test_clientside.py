@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
-from relay.clientside import BodyEncoder, context_from_json, flag_state, for_browsers
+from relay.clientside import BodyEncoder, b64url_bytes, context_from_json, flag_state, for_browsers
 from relay.errors import InvalidContextError
 from relay.evaluation import Evaluation, Flag, Snapshot, parse_context, parse_flag, parse_segment
 from relay.evaluation.model import malformed
@@ -113,6 +118,23 @@ def test_a_changed_flag_is_encoded_from_its_own_fields() -> None:
         assert orjson.loads(encoder.body({"f": old}, before, False))["f"]["version"] == 1
         changed = orjson.loads(encoder.body({"f": new}, after, False))["f"]
         assert (changed["version"], changed["trackEvents"]) == (2, True)
+
+
+_BASE64ISH = st.text(alphabet="ABCabc012+/-_=!. \u00e9\n")  # valid, invalid and non-ASCII characters
+
+
+@settings(max_examples=500, derandomize=True, database=None)
+@given(st.one_of(_BASE64ISH, st.binary().map(lambda b: base64.urlsafe_b64encode(b).decode())))
+def test_base64url_decoding_is_the_standard_librarys(text: str) -> None:
+    def outcome(decode: Callable[[str], bytes]) -> bytes | str:
+        try:
+            return decode(text)
+        except binascii.Error:
+            return "binascii.Error"
+        except ValueError:
+            return "ValueError"
+
+    assert outcome(b64url_bytes) == outcome(lambda t: base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))
 
 
 @pytest.mark.parametrize(

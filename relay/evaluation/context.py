@@ -20,7 +20,9 @@ _OLD_USER_DROPPED_CUSTOM = frozenset(("kind", "key", "name", "anonymous", "_meta
 _SPECIAL = frozenset(("_meta", "", "key", "kind", "name", "anonymous"))  # every other name is an attribute
 
 
-@dataclass(frozen=True, slots=True)
+# Contexts are made per request and never changed: not frozen, because a frozen dataclass's
+# __init__ sets each field through object.__setattr__, 3x the cost (0.7 against 0.24 us here).
+@dataclass(slots=True)
 class SingleContext:
     kind: str
     key: str
@@ -37,7 +39,7 @@ class SingleContext:
         return bool(self.attrs["anonymous"])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     singles: tuple[SingleContext, ...]  # sorted by kind
     by_kind: dict[str, SingleContext] = field(repr=False)
