@@ -136,7 +136,9 @@ def test_nodes_follow_a_sentinel_failover_and_keep_receiving_changes(sentinels: 
 
         async def scenario() -> None:
             admin = Admin(storage_for(sentinels.url), actor="test")
-            async with httpx.AsyncClient(timeout=10) as http:
+            # No read timeout on the streams: their last bytes came before the primary died, and the
+            # failover may take most of _until_written's 20 s under load; _patch bounds each wait.
+            async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as http:
                 streams = []
                 for node in nodes:
                     request = http.build_request(
