@@ -28,11 +28,15 @@ CASES: list[tuple[str, Any, list[Any], bool]] = [
     ("endsWith", "ann@example.com", ["@EXAMPLE.com"], False),
     ("contains", "pineapple", ["apple"], True),
     ("contains", "pineapple", [1], False),
+    ("contains", "pineapple", ["kiwi", "pine"], True),  # any value; the second here
+    ("contains", "pineapple", ["kiwi", 7, "pear"], False),
     # matches: unanchored search; a bad pattern never matches
     ("matches", "hello world", ["wor"], True),
     ("matches", "hello", ["^h.*o$"], True),
     ("matches", "hello", ["(unclosed"], False),
     ("matches", 5, ["5"], False),
+    ("matches", "hello", ["^x", "(bad", "l+o$"], True),  # any pattern; the bad one skipped
+    ("matches", "hello", ["^x", "z"], False),
     # numeric: both numbers, booleans excluded
     ("lessThan", 1, [2], True),
     ("lessThan", 2, [2], False),

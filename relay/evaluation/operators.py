@@ -160,14 +160,36 @@ def _string_op(values: list[Any], kind: str) -> Test:
         return lambda u: type(u) is str and u.startswith(strings)
     if kind == "endsWith":
         return lambda u: type(u) is str and u.endswith(strings)
-    return lambda u: type(u) is str and any(c in u for c in strings)
+    if len(strings) == 1:  # (a generator per test cost more than the test)
+        only = strings[0]
+        return lambda u: type(u) is str and only in u
+
+    def contains(u: Any) -> bool:
+        if type(u) is str:
+            for c in strings:
+                if c in u:
+                    return True
+        return False
+
+    return contains
 
 
 def _matches(values: list[Any]) -> Test:
-    patterns = tuple(p for p in map(compile_regex, values) if p is not None)
-    if not patterns:
+    searches = tuple(p.search for p in map(compile_regex, values) if p is not None)
+    if not searches:
         return _never
-    return lambda u: type(u) is str and any(p.search(u) is not None for p in patterns)
+    if len(searches) == 1:
+        search = searches[0]
+        return lambda u: type(u) is str and search(u) is not None
+
+    def matches(u: Any) -> bool:
+        if type(u) is str:
+            for found in searches:
+                if found(u) is not None:
+                    return True
+        return False
+
+    return matches
 
 
 def _numeric(values: list[Any], op: str) -> Test:
