@@ -39,6 +39,16 @@ def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[RelayProce
     relay.stop()
 
 
+def test_the_access_log_shows_the_forwarded_client(node: tuple[RelayProcess, dict[str, str]]) -> None:
+    # X-Forwarded-For is read (from a proxy on 127.0.0.1, uvicorn's default rule) when the access
+    # log, its one user, is on.
+    relay, _ = node
+    request = urllib.request.Request(f"{relay.url}/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        assert r.status == 200
+    assert wait_for(lambda: '203.0.113.7:0 - "GET /healthz HTTP/1.1" 200' in relay.log.read_text()) < 10
+
+
 def toggle(redis_url: str, key: str, on: bool) -> None:
     result = CliRunner().invoke(
         main, ["flags", "toggle", key, "--on" if on else "--off", "--env", "prod"], env={"RELAY_REDIS_URL": redis_url}
