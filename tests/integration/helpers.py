@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -13,6 +15,7 @@ from relay.sealing import Sealer
 from relay.storage import Storage, connect
 
 T = TypeVar("T")
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length: (\d+)\r?$")
 
 
 _OPEN: list[Storage] = []
@@ -84,3 +87,21 @@ def b64(ctx: Any) -> str:
     from relay.clientside import encode_context
 
     return encode_context(ctx)
+
+
+def read_responses(sock: socket.socket, count: int = 1) -> bytes:
+    """`count` whole HTTP/1.1 responses read from `sock` (each sized by its Content-Length), or all
+    the server sent before closing the connection."""
+    data, at = b"", 0
+    for _ in range(count):
+        while True:
+            end = data.find(b"\r\n\r\n", at)
+            length = None if end < 0 else _CONTENT_LENGTH.search(data, at, end)
+            if length is not None and len(data) >= end + 4 + int(length.group(1)):
+                at = end + 4 + int(length.group(1))
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    return data

@@ -24,7 +24,7 @@ from relay.app import bounded_protocol, create_app
 from relay.clientside import encode_context
 from relay.config import Settings
 from relay.server import direct
-from tests.integration.helpers import demo_environment
+from tests.integration.helpers import demo_environment, read_responses
 from tests.integration.redis_server import RedisServer, free_port
 
 STUDENT = encode_context({"kind": "user", "key": "zed", "userType": "student"})
@@ -74,30 +74,7 @@ def _exchange(port: int, request: bytes, responses: int) -> bytes:
     until the server closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(request)
-        data, got = b"", 0
-        while got < responses:
-            end = data.find(b"\r\n\r\n", _consumed(data, got))
-            if end >= 0:
-                head = data[_consumed(data, got) : end]
-                length = re.search(rb"(?im)^content-length: (\d+)\r?$", head)
-                if length is not None and len(data) >= end + 4 + int(length.group(1)):
-                    got += 1
-                    continue
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data
-
-
-def _consumed(data: bytes, responses: int) -> int:
-    """Where response number `responses` (0-based) starts in `data`."""
-    at = 0
-    for _ in range(responses):
-        end = data.index(b"\r\n\r\n", at)
-        length = re.search(rb"(?im)^content-length: (\d+)\r?$", data[at:end])
-        at = end + 4 + (int(length.group(1)) if length else 0)
-    return at
+        return read_responses(s, responses)
 
 
 def _both_ways(port: int, request: bytes, responses: int = 1) -> tuple[bytes, bytes, int]:

@@ -23,7 +23,14 @@ from ldclient.config import Config
 
 from relay import codec
 from relay.admin import Admin
-from tests.integration.helpers import demo_environment, eventually, run_async, simple_flag, storage_for
+from tests.integration.helpers import (
+    demo_environment,
+    eventually,
+    read_responses,
+    run_async,
+    simple_flag,
+    storage_for,
+)
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream
@@ -374,22 +381,6 @@ def test_stream_lifetimes_are_spread_by_the_jitter() -> None:
     assert StreamGate(max_lifetime=0).lifetime() is None
 
 
-def _response(s: Any) -> bytes:
-    """One whole response with a Content-Length from socket `s`."""
-    data = b""
-    while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + _length(data):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _length(data: bytes) -> int:
-    head = data[: data.index(b"\r\n\r\n")].lower()
-    return int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
-
-
 def _raw(port: int, data: bytes, *, wait: float = 5) -> bytes:
     import socket
 
@@ -442,7 +433,7 @@ def test_the_head_deadline_restarts_with_each_kept_alive_wait(redis_server: Redi
         for _ in range(5):  # 1.5 s on one connection, each head well within its own 0.5 s
             time.sleep(0.3)
             s.sendall(request)
-            assert _response(s).startswith(b"HTTP/1.1 200")
+            assert read_responses(s).startswith(b"HTTP/1.1 200")
         started = time.monotonic()
         s.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # and then nothing
         answer = s.recv(65536)
