@@ -93,8 +93,8 @@ def flag_state(flag: Flag, result: Evaluation, with_reasons: bool) -> dict[str, 
     return out
 
 
-class BodyEncoder:
-    """`evalx` bodies from each result's cached JSON fragment.
+def evalx_body(flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool) -> bytes:
+    """The `evalx` body for `results`, from each result's cached JSON fragment.
 
     Most results are prebuilt `Evaluation` objects (one per flag outcome), so the fragment
     `"key":{...}` of a (flag, result) pair is encoded once, kept on the result itself
@@ -106,16 +106,14 @@ class BodyEncoder:
     parse of a flag builds its own, and a changed flag is a new object (tests/test_clientside.py
     checks this). Error results can be shared module constants (MALFORMED_FLAG): they are encoded
     afresh each time (rare, and cheap next to the request)."""
-
-    def body(self, flags: dict[str, Flag], results: dict[str, Evaluation], with_reasons: bool) -> bytes:
-        try:
-            if with_reasons:
-                parts = [result.encoded_with_reasons for result in results.values()]
-            else:
-                parts = [result.encoded for result in results.values()]
-        except AttributeError:  # some result not encoded yet
-            parts = [_fragment(key, flags[key], result, with_reasons) for key, result in results.items()]
-        return b"{" + b",".join(parts) + b"}"
+    try:
+        if with_reasons:
+            parts = [result.encoded_with_reasons for result in results.values()]
+        else:
+            parts = [result.encoded for result in results.values()]
+    except AttributeError:  # some result not encoded yet
+        parts = [_fragment(key, flags[key], result, with_reasons) for key, result in results.items()]
+    return b"{" + b",".join(parts) + b"}"
 
 
 def _fragment(key: str, flag: Flag, result: Evaluation, with_reasons: bool) -> bytes:

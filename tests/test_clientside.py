@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
-from relay.clientside import BodyEncoder, b64url_bytes, context_from_json, flag_state, for_browsers
+from relay.clientside import b64url_bytes, context_from_json, evalx_body, flag_state, for_browsers
 from relay.errors import InvalidContextError
 from relay.evaluation import Evaluation, Flag, Snapshot, parse_context, parse_flag, parse_segment
 from relay.evaluation.model import malformed
@@ -39,29 +39,27 @@ def _snapshot() -> tuple[dict[str, Flag], Snapshot]:
 
 def test_bodies_match_fresh_encoding_with_and_without_reasons() -> None:
     flags, snapshot = _snapshot()
-    encoder = BodyEncoder()
     for i in range(200):
         ctx = parse_context({"kind": "user", "key": f"user-{i}", "plan": ["free", "pro"][i % 2], "age": 20 + i % 50})
         results = snapshot.evaluate_all(ctx, for_browsers)
         for reasons in (False, True, False):  # the same results objects, both forms, in turn
-            assert orjson.loads(encoder.body(flags, results, reasons)) == _fresh(flags, results, reasons)
+            assert orjson.loads(evalx_body(flags, results, reasons)) == _fresh(flags, results, reasons)
 
 
 def test_bodies_from_known_results_match_fresh_encoding() -> None:
     flags, snapshot = _snapshot()
-    encoder = BodyEncoder()
     slow = 0
     for i in range(300):
         ctx = parse_context({"kind": "user", "key": f"user-{i}", "plan": ["free", "pro"][i % 2], "age": 20 + i % 50})
         results = snapshot.evaluate_all(ctx, for_browsers)
         slow += not all(hasattr(r, "encoded") for r in results.values())
         for _ in range(2):  # the second time every result has been met before
-            assert orjson.loads(encoder.body(flags, results, False)) == _fresh(flags, results, False)
+            assert orjson.loads(evalx_body(flags, results, False)) == _fresh(flags, results, False)
     assert slow < 300  # later contexts land on known results only: the comprehension served them
 
 
 def test_no_result_object_belongs_to_two_flags() -> None:
-    # What BodyEncoder's fragments kept on results rely on: every parse of a flag builds its own results
+    # What evalx_body's fragments kept on results rely on: every parse of a flag builds its own results
     # (error results excepted). Two parses of the same flags, and the flags among themselves.
     doc = ruleset(60, 6, seed=5)
     for item in (*doc["flags"].values(), *doc["segments"].values()):
@@ -89,19 +87,17 @@ def test_shared_error_results_are_encoded_for_each_flag() -> None:
     ctx = parse_context({"key": "k"})
     ra, rb = Snapshot({"a": a}, {}).evaluate_all(ctx), Snapshot({"b": b}, {}).evaluate_all(ctx)
     assert ra["a"] is rb["b"] and ra["a"].is_error
-    encoder = BodyEncoder()
     for _ in range(3):
-        assert orjson.loads(encoder.body({"a": a}, ra, False)) == _fresh({"a": a}, ra, False)
+        assert orjson.loads(evalx_body({"a": a}, ra, False)) == _fresh({"a": a}, ra, False)
     for _ in range(3):
-        assert orjson.loads(encoder.body({"b": b}, rb, False)) == _fresh({"b": b}, rb, False)
+        assert orjson.loads(evalx_body({"b": b}, rb, False)) == _fresh({"b": b}, rb, False)
 
 
 def test_results_made_per_request_are_encoded_and_not_kept() -> None:
     flag = parse_flag({"key": "f", "version": 1, "on": True, "variations": [1, 2], "fallthrough": {"variation": 0}})
-    encoder = BodyEncoder()
     for i in range(5):
         result = malformed((f"p{i}",))  # a new object every time, as the SDKs' error results are
-        body = orjson.loads(encoder.body({"f": flag}, {"f": result}, False))
+        body = orjson.loads(evalx_body({"f": flag}, {"f": result}, False))
         assert body == _fresh({"f": flag}, {"f": result}, False)
         assert not hasattr(result, "encoded")  # error results are never kept (they can be shared)
 
@@ -110,13 +106,12 @@ def test_a_changed_flag_is_encoded_from_its_own_fields() -> None:
     data = {"key": "f", "version": 1, "on": True, "variations": [1, 2], "fallthrough": {"variation": 0}}
     old, new = parse_flag(data), parse_flag({**data, "version": 2, "trackEvents": True})
     ctx = parse_context({"key": "k"})
-    encoder = BodyEncoder()
     for _ in range(2):
         before = Snapshot({"f": old}, {}).evaluate_all(ctx)
         after = Snapshot({"f": new}, {}).evaluate_all(ctx)
         assert before["f"] is not after["f"]  # a changed flag's results are its own objects
-        assert orjson.loads(encoder.body({"f": old}, before, False))["f"]["version"] == 1
-        changed = orjson.loads(encoder.body({"f": new}, after, False))["f"]
+        assert orjson.loads(evalx_body({"f": old}, before, False))["f"]["version"] == 1
+        changed = orjson.loads(evalx_body({"f": new}, after, False))["f"]
         assert (changed["version"], changed["trackEvents"]) == (2, True)
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from relay.clientside import Audience, context_from_json, decode_context, for_browsers, for_mobile
+from relay.clientside import Audience, context_from_json, decode_context, evalx_body, for_browsers, for_mobile
 from relay.clientstreams import context_key
 from relay.environments import Environment
 from relay.errors import RelayError
@@ -59,7 +59,7 @@ def evaluated(node: Node, env: Environment, ctx: Context, audience: Audience, wi
         started = perf_counter()
         results = rs.snapshot.evaluate_all(ctx, audience)
         node.evaluation_timers["evalx"].observe(perf_counter() - started)
-        body = node.encoder.body(rs.flags, results, with_reasons)
+        body = evalx_body(rs.flags, results, with_reasons)
         if key is not None:
             responses.put(key, body)
     return body

@@ -10,7 +10,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from relay.auth import KeyIndex, credential
-from relay.clientside import BodyEncoder, ResponseCache
+from relay.clientside import ResponseCache
 from relay.clientstreams import ClientStreams
 from relay.config import Settings
 from relay.environments import Environment, hash_key
@@ -32,7 +32,6 @@ class Node:
     sync: Sync
     hub: Hub
     client_streams: ClientStreams = field(default_factory=ClientStreams)
-    encoder: BodyEncoder = field(default_factory=BodyEncoder)
     responses: ResponseCache = field(default_factory=ResponseCache)
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
     keys: KeyIndex = field(default_factory=KeyIndex)

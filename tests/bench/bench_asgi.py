@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.app import create_app
-from relay.clientside import decode_context, for_browsers
+from relay.clientside import decode_context, evalx_body, for_browsers
 from relay.config import Settings
 from tests.bench.bench_http import seeded_environment
 from tests.integration.redis_server import RedisServer
@@ -76,7 +76,7 @@ async def _run(redis_url: str, requests: int, rounds: int) -> dict[str, float]:
 
         async def parts() -> None:
             for c in contexts:
-                node.encoder.body(rs.flags, rs.snapshot.evaluate_all(decode_context(c), for_browsers), False)
+                evalx_body(rs.flags, rs.snapshot.evaluate_all(decode_context(c), for_browsers), False)
 
         async def decode() -> None:
             for c in contexts:

@@ -26,6 +26,7 @@ from relay.clientside import encode_context
 from relay.config import Settings
 from relay.environments import secure_mode_hash
 from relay.evaluation import parse_context
+from relay.server import client
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
 from tests.integration.helpers import demo_environment
@@ -234,7 +235,7 @@ def test_an_unexpected_error_is_a_plain_500_and_raised_for_the_server_to_log(
     def broken(*args: object) -> bytes:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(in_process.node.encoder, "body", broken)
+    monkeypatch.setattr(client, "evalx_body", broken)
     via_starlette, via_fast, passed_on = _both(in_process, "GET", target, headers)
     assert via_fast == via_starlette and not passed_on
     assert via_fast[0].raised == "RuntimeError('boom')"
