@@ -28,7 +28,7 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-REDIS_SERVER=$("$BIN/python" -c "from relay.embedded import find_redis_server; print(find_redis_server())")
+REDIS_SERVER=$("$BIN/python" -c "from relay.store.embedded import find_redis_server; print(find_redis_server())")
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT

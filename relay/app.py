@@ -16,24 +16,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from relay.clientside import ResponseCache
-from relay.clientstreams import ClientStreams
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
-from relay.gcpolicy import policy as gc_policy
-from relay.hub import Hub
-from relay.payloads import HEARTBEAT, change_events
-from relay.ruleset import Change
-from relay.server import client, events, ofrep_routes, openapi, ops, sdk
-from relay.server import client_streams as client_stream_routes
-from relay.server.client_streams import PING
+from relay.fanout.client_streams import ClientStreams
+from relay.fanout.hub import Hub
+from relay.runtime.gcpolicy import policy as gc_policy
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
-from relay.server.protocol import BoundedHttpTools, configure
+from relay.server.response_cache import ResponseCache
 from relay.server.responses import error_response
+from relay.server.routes import client, events, ofrep, openapi, ops, sdk
+from relay.server.routes import client_streams as client_stream_routes
+from relay.server.routes.client_streams import PING
 from relay.server.streaming import StreamGate
-from relay.storage import Storage, connect
-from relay.sync import Sync
+from relay.server.uvicorn.protocol import BoundedHttpTools, configure
+from relay.store.storage import Storage, connect
+from relay.store.sync import Sync
+from relay.wire.changes import Change
+from relay.wire.payloads import HEARTBEAT, change_events
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             *sdk.routes,
             *client.routes,
             *client_stream_routes.routes,
-            *ofrep_routes.routes,
+            *ofrep.routes,
             *events.routes,
             *ops.routes,
             *openapi.routes,
@@ -177,7 +177,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
 
 
 def bounded_protocol(settings: Settings) -> type[BoundedHttpTools]:
-    """uvicorn's HTTP protocol class with this node's request-head limits (relay.server.protocol)."""
+    """uvicorn's HTTP protocol class with this node's request-head limits (relay.server.uvicorn.protocol)."""
     return configure(settings.max_head_bytes, settings.max_headers, settings.head_timeout)
 
 

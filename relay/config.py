@@ -33,7 +33,7 @@ class Settings:
     redis_tls_ca_file: str | None = None
     redis_tls_cert_file: str | None = None
     redis_tls_key_file: str | None = None
-    # Seals SDK keys at rest for secure mode (relay.sealing); never stored in Redis. 32+ characters.
+    # Seals SDK keys at rest for secure mode (relay.access.sealing); never stored in Redis. 32+ characters.
     secret_key: str | None = None
     data_dir: str = ".relay"
     # The HTTP server (relay serve).

@@ -7,8 +7,9 @@ RelayError
 ├── NotFoundError            404  not_found
 ├── ConflictError            409  version_conflict    optimistic-concurrency check failed
 ├── Unauthorized             401  unauthorized        missing, unknown or expired SDK or mobile key
-└── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
-    └── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
+├── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
+│   └── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
+└── OfrepError               4xx  OFREP's errorCode   an OFREP answer (PARSE_ERROR, FLAG_NOT_FOUND, …)
 """
 
 from __future__ import annotations
@@ -73,3 +74,12 @@ class BodyTooLarge(RelayError):
 class UnsupportedMediaType(RelayError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class OfrepError(RelayError):
+    """An OFREP error answer: its HTTP status and OFREP's own `errorCode` (PARSE_ERROR,
+    FLAG_NOT_FOUND, TARGETING_KEY_MISSING, …), which the OFREP routes put in the body."""
+
+    def __init__(self, status: int, code: str, details: str) -> None:
+        super().__init__(details)
+        self.status_code, self.code, self.details = status, code, details

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from relay.config import Settings, load_settings
-from relay.storage import connect
+from relay.store.storage import connect
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 

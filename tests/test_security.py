@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from ldclient import Config, Context, LDClient
 
+from relay.access.environments import Credential, Environment, hash_key, secure_mode_hash
+from relay.access.sealing import Sealer, SealError, aad
+from relay.access.securemode import SecureMode
 from relay.config import Settings, load_settings
-from relay.environments import Credential, Environment, hash_key, secure_mode_hash
 from relay.errors import InvalidSecureModeHash, SecureModeUnavailable, ValidationError
 from relay.evaluation import parse_context
-from relay.hub import Sink
-from relay.sealing import Sealer, SealError, aad
-from relay.securemode import SecureMode
+from relay.fanout.hub import Sink
 from relay.server.credentials import StreamCredentials
 
 SECRET = "s" * 40
@@ -103,7 +103,7 @@ def test_node_without_a_usable_secret_refuses_and_says_so_once(caplog: pytest.Lo
     h = secure_mode_hash("sdk-k", "u")
     for secure in (SecureMode(None), SecureMode("x" * 40)):
         caplog.clear()
-        with caplog.at_level(logging.ERROR, logger="relay.securemode"):
+        with caplog.at_level(logging.ERROR, logger="relay.access.securemode"):
             for _ in range(3):
                 with pytest.raises(SecureModeUnavailable):
                     secure.check(env, "u", h, 0)

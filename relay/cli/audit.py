@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from relay import codec
-from relay.admin import Admin
 from relay.cli.common import echo_json, env_option, json_option, parse_since, run
+from relay.store.writes import Admin
+from relay.wire import codec
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:

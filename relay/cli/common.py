@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 
 import click
 
-from relay import codec
-from relay.admin import Admin
+from relay.cli.demo import seed_demo
 from relay.config import Settings, load_settings, redact_url
-from relay.demo import seed_demo
-from relay.embedded import EmbeddedRedis
 from relay.errors import ConflictError, NotFoundError, RelayError, UnavailableError, ValidationError
-from relay.storage import RedisError, Storage, connect, unavailable
+from relay.store.embedded import EmbeddedRedis
+from relay.store.storage import RedisError, Storage, connect, unavailable
+from relay.store.writes import Admin
+from relay.wire import codec
 
 T = TypeVar("T")
 

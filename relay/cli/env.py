@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from relay.admin import Admin
+from relay.access.sealing import Sealer, sealer_for
 from relay.cli.common import actor_option, comment_option, echo_json, fail, json_option, parse_duration, run, settings
 from relay.errors import ValidationError
-from relay.sealing import Sealer, sealer_for
-from relay.storage import Storage
+from relay.store.storage import Storage
+from relay.store.writes import Admin
 
 
 def _sealer() -> Sealer | None:

@@ -9,16 +9,16 @@ from typing import Any
 
 import click
 
-from relay import codec
 from relay.errors import ValidationError
 from relay.evaluation import Snapshot, parse_context, parse_items
+from relay.wire import codec
 
 DEMO = "demo"
 
 
 def _read_items(source: str) -> Snapshot:
     raw = (
-        resources.files("relay").joinpath("demo/flags.json").read_bytes()
+        resources.files("relay").joinpath("cli/demo_flags.json").read_bytes()
         if source == DEMO
         else Path(source).read_bytes()
     )

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from relay import codec
-from relay.admin import Admin, WriteResult
 from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, settings
 from relay.errors import ValidationError
-from relay.storage import Storage
+from relay.store.storage import Storage
+from relay.store.writes import Admin, WriteResult
+from relay.wire import codec
 
 
 def _read_json(source: str) -> Any:

@@ -11,13 +11,13 @@ from typing import Any
 
 import click
 
-from relay.admin import Admin
 from relay.cli.common import actor_option, env_option, redis_url, run, settings
 from relay.loadtest import floor as floor_server
 from relay.loadtest import propagation, report, soak
 from relay.loadtest.propagation import progress
 from relay.loadtest.seed import ruleset
-from relay.storage import Storage
+from relay.store.storage import Storage
+from relay.store.writes import Admin
 
 
 @click.group("loadtest")

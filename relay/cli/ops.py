@@ -11,12 +11,12 @@ import sys
 import click
 import uvicorn
 
-from relay import logs
 from relay.app import bounded_protocol, create_app
 from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
 from relay.config import Settings, redact_url
-from relay.embedded import EmbeddedRedis
 from relay.errors import RelayError
+from relay.runtime import logs
+from relay.store.embedded import EmbeddedRedis
 
 
 @click.group("config")

@@ -10,7 +10,7 @@ only where a flag needs it, and the verdict of each clause tested at more than o
 local the first time a flag tests it (a clause tested once stays inline, as in the flag's own code:
 as a call at every site, a run of distinct clauses was slower than the step loop). The semantics
 are the step loop's (`evaluator._run_steps`) exactly: same results, same prerequisite reuse, same
-MALFORMED_FLAG handling and Big Segments status; tests/test_differential.py checks both against
+MALFORMED_FLAG handling and Big Segments status; tests/evaluation/test_differential.py checks both against
 LaunchDarkly's SDK and against each other.
 """
 

@@ -69,7 +69,7 @@ class Evaluation:
     variation: int | None
     reason: Reason
     prerequisites: tuple[str, ...] = ()
-    # Where relay.clientside keeps this result's evalx JSON (without and with reasons) once made:
+    # Where relay.wire.clientside keeps this result's evalx JSON (without and with reasons) once made:
     # unset (AttributeError) until then, and not part of the value. Sound because a non-error
     # result object belongs to one flag object, whose fields the JSON also shows.
     encoded: bytes = field(init=False, repr=False, compare=False)

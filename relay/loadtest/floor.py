@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from relay import codec
 from relay.config import Settings
-from relay.storage import Storage, connect
+from relay.store.storage import Storage, connect
+from relay.wire import codec
 
 logger = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from relay import codec
-from relay.admin import Admin
-from relay.clientside import encode_context
 from relay.config import Settings
-from relay.gcpolicy import collector_off
 from relay.loadtest import commits
 from relay.loadtest.sse_client import SSEConnection
-from relay.storage import Storage, connect, watch_channel
+from relay.runtime.gcpolicy import collector_off
+from relay.store.storage import Storage, connect, watch_channel
+from relay.store.writes import Admin
+from relay.wire import codec
+from relay.wire.clientside import encode_context
 
 FLAG = "loadtest-kill-switch"
 VERSION = re.compile(rb'"version":(\d+)')

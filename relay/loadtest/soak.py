@@ -10,12 +10,12 @@ import time
 import urllib.request
 from typing import Any
 
-from relay.admin import Admin
-from relay.clientside import encode_context
 from relay.config import Settings
 from relay.loadtest.propagation import FLAG, _ensure_flag
 from relay.loadtest.sse_client import SSEConnection
-from relay.storage import Storage, connect
+from relay.store.storage import Storage, connect
+from relay.store.writes import Admin
+from relay.wire.clientside import encode_context
 
 
 def _status(target: str) -> dict[str, Any]:

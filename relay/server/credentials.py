@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from relay.hub import Sink
+from relay.fanout.hub import Sink
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 - `GET /all`, `GET /flags`: the stream gets the server's own `send`, so each event written to it
   passes through no middleware wrapper (each is a coroutine per write, per connection).
 - `GET /sdk/evalx/{env_id}/(contexts|users)/{context}` and `GET /msdk/evalx/(contexts|users)/{context}`:
-  the body from the same functions as the Starlette routes (relay.server.client), written as two
+  the body from the same functions as the Starlette routes (relay.server.routes.client), written as two
   ASGI messages, without the router's ~40 regexes, the middleware's `send` wrappers, or a
   Request and a Response object.
 
@@ -25,10 +25,10 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay.errors import RelayError
-from relay.server import client, sdk
 from relay.server.cors import raw_cors_headers
 from relay.server.node import Node
 from relay.server.responses import RawResponse, error_response
+from relay.server.routes import client, sdk
 
 Endpoint = Callable[[Node, Scope, Receive, tuple[str, ...]], ASGIApp]
 _CONTEXT_SEGMENTS = ("contexts", "users")

@@ -9,21 +9,21 @@ from prometheus_client import CollectorRegistry, Histogram
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from relay.auth import KeyIndex, credential
-from relay.clientside import ResponseCache
-from relay.clientstreams import ClientStreams
+from relay.access.environments import Environment, hash_key
+from relay.access.keys import KeyIndex, credential
+from relay.access.securemode import SecureMode
 from relay.config import Settings
-from relay.environments import Environment, hash_key
 from relay.errors import NotFoundError, Unauthorized, UnavailableError
 from relay.evaluation import Context
-from relay.hub import Hub
-from relay.payloads import ServerPayloads
-from relay.ruleset import Ruleset
-from relay.securemode import SecureMode
+from relay.fanout.client_streams import ClientStreams
+from relay.fanout.hub import Hub
+from relay.fanout.put_cache import ServerPayloads
 from relay.server.credentials import Attach, StreamCredentials
 from relay.server.histogram import LoopHistogram
+from relay.server.response_cache import ResponseCache
 from relay.server.streaming import StreamGate
-from relay.sync import Sync
+from relay.store.ruleset import Ruleset
+from relay.store.sync import Sync
 
 
 @dataclass

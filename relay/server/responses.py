@@ -2,7 +2,7 @@
 
 `RawResponse` is for the fast path (relay.server.fastpath): what a Starlette `Response` would send,
 without building one (no rendering, no header object), and where uvicorn's own `send` is behind
-`send`, written to its transport in one piece (relay.server.direct).
+`send`, written to its transport in one piece (relay.server.uvicorn.direct_write).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from relay.errors import RelayError
-from relay.server import direct
+from relay.server.uvicorn import direct_write as direct
 
 RawHeaders = list[tuple[bytes, bytes]]
 _JSON_TYPE = (b"content-type", b"application/json")
@@ -33,7 +33,7 @@ def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawH
 @dataclass(slots=True)
 class RawResponse:
     """A JSON body with its headers (`json_headers`); `extra` is a list reused across responses
-    (one origin's CORS headers), which lets relay.server.direct cache its rendered form."""
+    (one origin's CORS headers), which lets relay.server.uvicorn.direct_write cache its rendered form."""
 
     status: int
     body: bytes

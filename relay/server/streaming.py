@@ -13,8 +13,8 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from relay.gcpolicy import policy
-from relay.hub import Sink
+from relay.fanout.hub import Sink
+from relay.runtime.gcpolicy import policy
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

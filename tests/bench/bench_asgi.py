@@ -25,8 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.app import create_app
-from relay.clientside import decode_context, evalx_body, for_browsers
 from relay.config import Settings
+from relay.wire.clientside import decode_context, evalx_body, for_browsers
 from tests.bench.bench_http import seeded_environment
 from tests.integration.redis_server import RedisServer
 

@@ -30,8 +30,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from relay.admin import Admin
 from relay.loadtest.seed import ruleset
+from relay.store.writes import Admin
 from tests.integration.helpers import b64, run_async, storage_for
 from tests.integration.redis_server import RedisServer, free_port
 from tests.integration.relay_process import RelayProcess

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relay.admin import Admin
-from relay.ruleset import Change
-from relay.sync import Sync
+from relay.store.ruleset import Change
+from relay.store.sync import Sync
+from relay.store.writes import Admin
 from tests.bench.bench_eval import _cpu
 from tests.generators import realistic_dataset
 from tests.integration.helpers import storage_for

@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from relay.admin import Admin
+from relay.access.sealing import Sealer
 from relay.config import Settings
-from relay.sealing import Sealer
-from relay.storage import Storage, connect
+from relay.store.storage import Storage, connect
+from relay.store.writes import Admin
 
 T = TypeVar("T")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length: (\d+)\r?$")
@@ -70,7 +70,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str
 def demo_environment(url: str, env: str = "prod", *, secret_key: str | None = None) -> dict[str, str]:
     """An environment holding the demo flags; returns its keys. With `secret_key`, in secure mode
     (its SDK key sealed with that secret, as `relay env create --secure-mode` does)."""
-    from relay.demo import demo_document
+    from relay.cli.demo import demo_document
 
     async def setup() -> dict[str, str]:
         sealer = Sealer(secret_key) if secret_key else None
@@ -84,7 +84,7 @@ def demo_environment(url: str, env: str = "prod", *, secret_key: str | None = No
 
 def b64(ctx: Any) -> str:
     """A context as client SDKs put it in URLs: base64url JSON without padding."""
-    from relay.clientside import encode_context
+    from relay.wire.clientside import encode_context
 
     return encode_context(ctx)
 

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from relay.embedded import find_redis_server
+from relay.store.embedded import find_redis_server
 
 
 def free_port() -> int:

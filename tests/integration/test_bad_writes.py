@@ -13,10 +13,10 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 
-from relay.admin import Admin
 from relay.cli import main
 from relay.errors import ValidationError
 from relay.evaluation.reader import MAX_DEPTH
+from relay.store.writes import Admin
 from tests.integration.helpers import new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 

@@ -152,10 +152,10 @@ def test_secure_mode_in_a_real_browser_serves_the_right_hash_and_refuses_a_forge
 ) -> None:
     """The JS SDK's `hash` option (what a server renders into the page with its SDK's
     `secure_mode_hash`) against an environment in secure mode: served and streamed; forged: refused."""
-    from relay.admin import Admin
-    from relay.demo import demo_document
-    from relay.environments import secure_mode_hash
-    from relay.sealing import sealer_for
+    from relay.access.environments import secure_mode_hash
+    from relay.access.sealing import sealer_for
+    from relay.cli.demo import demo_document
+    from relay.store.writes import Admin
     from tests.integration.helpers import run_async, storage_for
 
     async def setup() -> dict[str, str]:

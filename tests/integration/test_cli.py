@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from relay.cli import main
-from relay.embedded import EmbeddedRedis
+from relay.store.embedded import EmbeddedRedis
 from tests.integration.helpers import simple_flag
 from tests.integration.redis_server import RedisServer
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from relay.admin import Admin
+from relay.store.writes import Admin
 from tests.integration.helpers import b64, demo_environment, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess

@@ -25,7 +25,7 @@ import pytest
 from ldclient.config import Config
 from ldclient.context import Context as SDKContext
 
-from relay.admin import Admin
+from relay.store.writes import Admin
 from tests.integration.helpers import b64, eventually, storage_for
 from tests.integration.sse import EventStream
 

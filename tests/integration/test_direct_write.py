@@ -1,4 +1,4 @@
-"""Fast-path responses written to uvicorn's transport in one piece (relay.server.direct) are the
+"""Fast-path responses written to uvicorn's transport in one piece (relay.server.uvicorn.direct_write) are the
 very bytes uvicorn's own `send` writes.
 
 A real uvicorn server (relay's protocol class, uvloop) runs relay's app in a thread of this
@@ -21,9 +21,9 @@ import pytest
 import uvicorn
 
 from relay.app import bounded_protocol, create_app
-from relay.clientside import encode_context
 from relay.config import Settings
-from relay.server import direct
+from relay.server.uvicorn import direct_write as direct
+from relay.wire.clientside import encode_context
 from tests.integration.helpers import demo_environment, read_responses
 from tests.integration.redis_server import RedisServer, free_port
 

@@ -21,14 +21,14 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message, Receive, Scope, Send
 
+from relay.access.environments import secure_mode_hash
 from relay.app import create_app
-from relay.clientside import encode_context
 from relay.config import Settings
-from relay.environments import secure_mode_hash
 from relay.evaluation import parse_context
-from relay.server import client
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
+from relay.server.routes import client
+from relay.wire.clientside import encode_context
 from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer
 

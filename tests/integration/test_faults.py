@@ -21,8 +21,8 @@ import pytest
 from ldclient import Context
 from ldclient.config import Config
 
-from relay import codec
-from relay.admin import Admin
+from relay.store.writes import Admin
+from relay.wire import codec
 from tests.integration.helpers import (
     demo_environment,
     eventually,

@@ -9,10 +9,10 @@ import pytest
 from starlette.applications import Starlette
 
 from relay.app import create_app
-from relay.clientside import for_browsers
 from relay.config import load_settings
 from relay.evaluation import parse_context
 from relay.server.node import Node
+from relay.wire.clientside import for_browsers
 from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer
 

@@ -1,6 +1,6 @@
 """Every HTTP route fuzzed by schemathesis against a live node (real redis-server, `python -m relay serve`).
 
-The operations come from relay's own OpenAPI document (relay/server/openapi.json, served at
+The operations come from relay's own OpenAPI document (relay/server/routes/openapi.json, served at
 /openapi.json). Each gets a bounded, derandomized run of positive and negative cases, a third of
 them with the demo environment's real credentials (and a real context) so fuzzing reaches past
 authentication into parsing and evaluation. Checks: no 5xx, and every status code, content type,
@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from relay import codec
-from relay.server.openapi import document
+from relay.server.routes.openapi import document
+from relay.wire import codec
 from tests.integration.helpers import b64
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess

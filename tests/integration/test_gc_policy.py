@@ -1,4 +1,4 @@
-"""What relay.gcpolicy relies on, with real streams: a closed stream's objects are freed by reference
+"""What relay.runtime.gcpolicy relies on, with real streams: a closed stream's objects are freed by reference
 counting (no cyclic garbage for a frozen stream to leak), streams are frozen in batches as they open,
 and /metrics shows the collector's pauses."""
 
@@ -14,7 +14,7 @@ import uvloop
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.gcpolicy import policy
+from relay.runtime.gcpolicy import policy
 from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer, free_port
 

@@ -13,7 +13,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
-from relay.admin import Admin
+from relay.store.writes import Admin
 from tests.integration.helpers import run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay import codec
-from relay.clientside import context_from_json
 from relay.errors import ValidationError
 from relay.evaluation.reader import MAX_DEPTH
-from relay.ofrep import OfrepError, to_context
+from relay.wire import codec
+from relay.wire.clientside import context_from_json
+from relay.wire.ofrep import OfrepError, to_context
+from tests.evaluation.test_properties import contexts, json_values, mutated
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
-from tests.test_properties import contexts, json_values, mutated
 
 SETTINGS = settings(
     max_examples=120, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
@@ -148,7 +148,7 @@ def ofrep_expectation(raw: bytes) -> tuple[int, str | None]:
     try:
         to_context(body)
     except OfrepError as e:
-        return e.status, e.code
+        return e.status_code, e.code
     return 200, None
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.admin import Admin
+from relay.cli.demo import demo_document
 from relay.config import Settings
-from relay.demo import demo_document
-from relay.storage import RedisError, Storage, connect
+from relay.store.storage import RedisError, Storage, connect
+from relay.store.writes import Admin
 from tests.integration.redis_server import free_port
 from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream

@@ -16,10 +16,10 @@ import redis as redis_lib
 from click.testing import CliRunner
 from ldclient import Config, Context, LDClient
 
-from relay.admin import Admin
+from relay.access.sealing import Sealer
 from relay.cli import main
-from relay.demo import demo_document
-from relay.sealing import Sealer
+from relay.cli.demo import demo_document
+from relay.store.writes import Admin
 from tests.integration.helpers import b64, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess

@@ -16,10 +16,10 @@ import pytest
 import redis as sync_redis
 from click.testing import CliRunner
 
-from relay.admin import Admin
 from relay.cli import main
-from relay.embedded import find_redis_server
-from relay.storage import RedisError
+from relay.store.embedded import find_redis_server
+from relay.store.storage import RedisError
+from relay.store.writes import Admin
 from tests.integration.helpers import demo_environment, storage_for
 from tests.integration.redis_server import free_port
 from tests.integration.relay_process import RelayProcess

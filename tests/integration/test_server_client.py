@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relay.demo import demo_document
+from relay.cli.demo import demo_document
 from relay.evaluation import Snapshot, parse_context, parse_items
 from tests.integration.helpers import b64
 from tests.integration.redis_server import RedisServer

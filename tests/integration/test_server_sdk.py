@@ -17,7 +17,7 @@ from ldclient.config import Config
 from ldclient.context import Context as SDKContext
 
 from relay.cli import main
-from relay.demo import demo_document
+from relay.cli.demo import demo_document
 from relay.evaluation import Snapshot, parse_context, parse_items
 from tests.integration.helpers import demo_environment, run_async, storage_for
 from tests.integration.redis_server import RedisServer
@@ -169,7 +169,7 @@ def test_sigterm_ends_open_streams_and_exits(redis_server: RedisServer, tmp_path
     import signal
     import threading
 
-    from relay.admin import Admin
+    from relay.store.writes import Admin
 
     async def setup() -> dict[str, str]:
         admin = Admin(storage_for(redis_server.url), actor="test")
@@ -203,7 +203,7 @@ def test_a_resync_reaches_open_streams_as_patches_and_logs_hold_no_keys(
 
     import httpx
 
-    from relay import codec
+    from relay.wire import codec
     from tests.integration.sse import EventStream
 
     relay, secrets = node

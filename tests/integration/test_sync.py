@@ -6,9 +6,9 @@ import asyncio
 import signal
 from pathlib import Path
 
-from relay import codec
-from relay.ruleset import Change
-from relay.sync import Sync
+from relay.store.ruleset import Change
+from relay.store.sync import Sync
+from relay.wire import codec
 from tests.integration.helpers import eventually, new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from relay import codec
 from relay.errors import ConflictError, NotFoundError, ValidationError
+from relay.wire import codec
 from tests.integration.helpers import new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 
@@ -127,7 +127,7 @@ def test_environment_keys_are_stored_hashed_and_rotate_with_grace(redis_server: 
 
 
 def test_storage_reports_unreachable_redis_with_the_password_masked() -> None:
-    from relay.storage import unavailable
+    from relay.store.storage import unavailable
 
     async def scenario() -> None:
         storage = storage_for("redis://:hunter2@127.0.0.1:1/0")

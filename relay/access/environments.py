@@ -1,0 +1,128 @@
+"""Environments and their credentials.
+
+An environment has a server-side SDK key (`sdk-…`), a public client-side ID (24 hex digits, in
+browser URLs) and a mobile key (`mob-…`). Redis keeps only SHA-256 hashes of the secret keys: a
+key is 128 random bits, so a fast hash is enough (no dictionary to attack) and a Redis dump
+reveals nothing usable. A rotated key keeps working until its grace period ends. For secure mode
+an SDK key may also be kept sealed (encrypted, see `relay.access.sealing`) beside its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from relay.errors import ValidationError
+
+ENV_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def secure_mode_hash(sdk_key: str, fully_qualified_key: str) -> str:
+    """LaunchDarkly's secure-mode hash (the browser SDK's `hash` option, sent as `h`): lowercase hex
+    HMAC-SHA256 keyed with the SDK key over the context's fully-qualified key, as the Python SDK's
+    `LDClient.secure_mode_hash(context)` computes it."""
+    return hmac.new(sdk_key.encode(), fully_qualified_key.encode(), hashlib.sha256).hexdigest()
+
+
+def new_sdk_key() -> str:
+    return f"sdk-{secrets.token_hex(16)}"
+
+
+def new_mobile_key() -> str:
+    return f"mob-{secrets.token_hex(16)}"
+
+
+def new_client_side_id() -> str:
+    return secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    hash: str
+    expires_ms: int | None = None  # set when the key was rotated out
+    sealed: str | None = None  # the SDK key itself, encrypted, for secure mode (relay.access.sealing)
+
+    def valid_at(self, now_ms: int) -> bool:
+        return self.expires_ms is None or now_ms < self.expires_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    key: str
+    name: str
+    created_ms: int
+    client_side_id: str
+    sdk_keys: tuple[Credential, ...] = ()
+    mobile_keys: tuple[Credential, ...] = ()
+    secure_mode: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def accepts(self, kind: str, key: str, now_ms: int) -> bool:
+        """Whether `key` is a live SDK ("sdk") or mobile ("mobile") key of this environment."""
+        digest = hash_key(key)
+        creds = self.sdk_keys if kind == "sdk" else self.mobile_keys
+        ok = False
+        for cred in creds:  # every candidate compared, in constant time
+            ok |= hmac.compare_digest(cred.hash, digest) and cred.valid_at(now_ms)
+        return ok
+
+    def live(self, kind: str, now_ms: int) -> tuple[Credential, ...]:
+        return tuple(c for c in (self.sdk_keys if kind == "sdk" else self.mobile_keys) if c.valid_at(now_ms))
+
+    def rotated(self, kind: str, new_key: str, now_ms: int, grace_ms: int, sealed: str | None = None) -> Environment:
+        """A new primary key; the current live ones expire after the grace period."""
+        expiring = tuple(
+            replace(c, expires_ms=min(c.expires_ms or now_ms + grace_ms, now_ms + grace_ms))
+            for c in self.live(kind, now_ms)
+        )
+        fresh = (Credential(hash_key(new_key), sealed=sealed), *expiring)
+        return replace(self, sdk_keys=fresh) if kind == "sdk" else replace(self, mobile_keys=fresh)
+
+    def to_dict(self) -> dict[str, Any]:
+        def creds(cs: tuple[Credential, ...]) -> list[dict[str, Any]]:
+            return [{"hash": c.hash, "expires": c.expires_ms, **({"sealed": c.sealed} if c.sealed else {})} for c in cs]
+
+        return {
+            **self.extra,
+            "key": self.key,
+            "name": self.name,
+            "created": self.created_ms,
+            "clientSideId": self.client_side_id,
+            "sdkKeys": creds(self.sdk_keys),
+            "mobileKeys": creds(self.mobile_keys),
+            "secureMode": self.secure_mode,
+        }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Environment:
+        try:
+
+            def creds(items: list[dict[str, Any]]) -> tuple[Credential, ...]:
+                return tuple(Credential(str(c["hash"]), c.get("expires"), c.get("sealed") or None) for c in items)
+
+            known = {"key", "name", "created", "clientSideId", "sdkKeys", "mobileKeys", "secureMode"}
+            return Environment(
+                key=str(data["key"]),
+                name=str(data.get("name") or data["key"]),
+                created_ms=int(data.get("created") or 0),
+                client_side_id=str(data["clientSideId"]),
+                sdk_keys=creds(data.get("sdkKeys") or []),
+                mobile_keys=creds(data.get("mobileKeys") or []),
+                secure_mode=bool(data.get("secureMode")),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValidationError("environment", f"malformed environment record: {e!r}") from None
+
+
+def check_env_key(key: str) -> None:
+    if not ENV_KEY.match(key):
+        raise ValidationError("env", f'environment keys use letters, digits, ".", "_" and "-" (1 to 64), got "{key}"')

@@ -1,0 +1,153 @@
+"""Client-side streams: evaluated flags pushed to browsers and mobile apps.
+
+Connections are grouped by distinct context (and audience and reason option). A change is
+re-evaluated once per group, only for the flags it can affect (the changed flags, flags using a
+changed segment, and their dependants through prerequisites), and each group gets one encoded
+`patch`/`delete` event for its connections. LaunchDarkly's Relay sends only `ping` here, and every
+browser then re-fetches at once; pushing evaluated changes avoids that stampede.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay.evaluation import Context, Evaluation, Flag, evaluate
+from relay.fanout.hub import Sink
+from relay.store.ruleset import Ruleset
+from relay.wire import codec
+from relay.wire.changes import Change
+from relay.wire.clientside import Audience, context_key, flag_state
+from relay.wire.payloads import sse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Group:
+    env: str
+    ctx: Context
+    audience: Audience
+    with_reasons: bool
+    results: dict[str, Evaluation]
+    key: tuple[Any, ...] = ()
+    sinks: set[Sink] = field(default_factory=set)
+    pending: int = 0  # connections between their first event and attaching: keep the group alive
+    _put: tuple[int, bytes] | None = None
+
+    def put(self, rs: Ruleset) -> bytes:
+        if self._put is None or self._put[0] != rs.version:
+            body = {k: flag_state(rs.flags[k], r, self.with_reasons) for k, r in self.results.items()}
+            self._put = (rs.version, sse("put", codec.dumps(body)))
+        return self._put[1]
+
+
+def affected_flags(rs: Ruleset, changes: list[Change]) -> set[str]:
+    """Flags whose results the changes can alter."""
+    flags = {c.key for c in changes if c.kind == "flag"}
+    segments = {c.key for c in changes if c.kind == "segment"}
+    while segments:  # segments nesting a changed segment changed too
+        more = {k for k, s in rs.segments.items() if not s.deleted and k not in segments and s.segment_keys & segments}
+        if not more:
+            break
+        segments |= more
+    live = {k: f for k, f in rs.flags.items() if not f.deleted}
+    if segments:
+        flags |= {k for k, f in live.items() if f.body.segment_keys & segments}
+    while True:  # and flags with an affected prerequisite
+        more = {k for k, f in live.items() if k not in flags and any(p.key in flags for p in f.body.prerequisites)}
+        if not more:
+            return flags
+        flags |= more
+
+
+class ClientStreams:
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[tuple[Any, ...], Group]] = {}
+        self.dropped = 0
+        self.evaluations = 0  # re-evaluations done for changes: once per group, not per connection
+
+    def group(self, rs: Ruleset, ctx: Context, audience: Audience, with_reasons: bool) -> Group:
+        """The group of this context (created, and evaluated, by its first connection)."""
+        groups = self._groups.setdefault(rs.env, {})
+        key = (audience.__name__, with_reasons, context_key(ctx))
+        group = groups.get(key)
+        if group is None:
+            results = rs.snapshot.evaluate_all(ctx, audience)
+            group = groups[key] = Group(rs.env, ctx, audience, with_reasons, results, key)
+        group.pending += 1
+        return group
+
+    def attach(self, group: Group, sink: Sink) -> None:
+        group.sinks.add(sink)
+        self._groups.setdefault(group.env, {})[
+            (group.audience.__name__, group.with_reasons, context_key(group.ctx))
+        ] = group
+
+    def detach(self, group: Group, sink: Sink) -> None:
+        group.sinks.discard(sink)
+        if not group.sinks:
+            groups = self._groups.get(group.env, {})
+            for key, g in list(groups.items()):
+                if g is group:
+                    del groups[key]
+
+    def count(self, env: str | None = None) -> tuple[int, int]:
+        """(connections, distinct contexts)."""
+        groups = [g for e, gs in self._groups.items() if env is None or e == env for g in gs.values()]
+        return sum(len(g.sinks) for g in groups), len(groups)
+
+    def on_change(self, rs: Ruleset, changes: list[Change]) -> None:
+        groups = self._groups.get(rs.env)
+        if not groups or not changes:
+            return
+        version = max(c.version for c in changes)
+        keys = sorted(affected_flags(rs, changes))
+        for group in list(groups.values()):
+            events = [e for key in keys if (e := self._reevaluate(rs, group, key)) is not None]
+            if events:
+                self._write(group, b"".join(events), version)
+
+    def _write(self, group: Group, payload: bytes, version: int) -> None:
+        for sink in list(group.sinks):
+            if version > sink.since and not sink.write(payload):
+                self._drop(group, sink)
+
+    def _reevaluate(self, rs: Ruleset, group: Group, key: str) -> bytes | None:
+        flag: Flag | None = rs.flags.get(key)
+        old = group.results.get(key)
+        if flag is None or flag.deleted or not group.audience(flag):
+            if old is None:
+                return None
+            del group.results[key]
+            version = flag.version if flag is not None else 0
+            return sse("delete", codec.dumps({"key": key, "version": version}))
+        self.evaluations += 1
+        new = evaluate(flag, group.ctx, rs.snapshot)
+        group.results[key] = new
+        if old is not None and old == new:
+            return None  # same result: nothing for the browser to do
+        return sse("patch", codec.dumps({"key": key, **flag_state(flag, new, group.with_reasons)}))
+
+    def _drop(self, group: Group, sink: Sink) -> None:
+        self.dropped += 1
+        self.detach(group, sink)
+        sink.end()
+        logger.info("dropped a client stream on %s: its socket buffer is full", group.env)
+
+    def heartbeat(self, payload: bytes) -> None:
+        for groups in list(self._groups.values()):
+            for group in list(groups.values()):
+                for sink in list(group.sinks):
+                    if not sink.write(payload):
+                        self._drop(group, sink)
+
+    def close_all(self, env: str | None = None) -> None:
+        for e, groups in list(self._groups.items()):
+            if env is not None and e != env:
+                continue
+            for group in list(groups.values()):
+                for sink in list(group.sinks):
+                    self.detach(group, sink)
+                    sink.end()

@@ -1,0 +1,1 @@
+"""Process-wide runtime policy: garbage-collector policy and logging."""

@@ -1,0 +1,1 @@
+"""The SDK-facing HTTP routes, one module per audience."""

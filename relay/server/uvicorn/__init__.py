@@ -1,0 +1,1 @@
+"""Every touch of uvicorn's private internals, and nowhere else."""

@@ -1,0 +1,1 @@
+"""Redis: I/O, the one write path, sync into in-memory rulesets, the embedded Redis."""

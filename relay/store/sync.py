@@ -1,0 +1,355 @@
+"""A relay node's subscriber: keeps every environment's ruleset current from Redis.
+
+SUBSCRIBE first, then load everything, then apply messages newer than the load, in data-version
+order: duplicates are ignored and a gap triggers a full resync whose diff is reported as changes.
+Losing Redis never stops the node serving: rulesets are kept and marked stale, the subscriber
+reconnects with backoff and jitter, and resyncs in full. A periodic data-version check catches
+anything pub/sub dropped silently. New environments are picked up as they appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from relay.access.environments import Environment
+from relay.errors import RelayError, ValidationError
+from relay.evaluation import Flag, Segment, parse_flag, parse_segment
+from relay.evaluation.evaluator import FUSE_AFTER
+from relay.runtime.gcpolicy import collector_off
+from relay.store.ruleset import Applied, Ruleset
+from relay.store.storage import RedisError, Storage
+from relay.wire import codec
+from relay.wire.changes import Change
+
+logger = logging.getLogger(__name__)
+
+ChangeListener = Callable[[str, list[Change]], None]
+ResetListener = Callable[[str], None]
+MISSING = "the environment is missing from Redis"
+
+
+def compile_item(kind: str, raw: bytes | dict[str, Any], where: str) -> Flag | Segment:
+    data = codec.loads(raw, what=where) if isinstance(raw, bytes) else raw
+    parse = parse_flag if kind == "flag" else parse_segment
+    return parse(data, path=where, strict=False, trusted=True)  # relay validated it when writing it
+
+
+async def _compile_bodies(rs: Ruleset, chunk: int = 200) -> None:
+    """Compile every flag body of a ruleset, a chunk at a time, yielding to requests in between."""
+    pending = [f for f in rs.flags.values() if not f.deleted and not f.compiled]
+    for i in range(0, len(pending), chunk):
+        with collector_off():  # many long-lived objects, no cycles worth collecting
+            for flag in pending[i : i + chunk]:
+                flag.body  # noqa: B018 - compiles it
+        await asyncio.sleep(0)
+    gc.freeze()
+
+
+class Sync:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        version_check_interval: float = 5.0,
+        reconnect_max_delay: float = 10.0,
+        command_timeout: float = 5.0,
+        fuse_after: int = FUSE_AFTER,
+        on_change: ChangeListener | None = None,
+        on_reset: ResetListener | None = None,
+    ) -> None:
+        self.storage = storage
+        self.version_check_interval = version_check_interval
+        self.reconnect_max_delay = reconnect_max_delay
+        # A frozen Redis (SIGSTOP, a stalled VM) accepts connections and answers nothing: without
+        # deadlines the node would wait forever and never report itself stale.
+        self.command_timeout = command_timeout
+        self.fuse_after = fuse_after  # for each environment's Snapshot
+        self.listeners: list[ChangeListener] = [on_change] if on_change else []
+        self.reset_listeners: list[ResetListener] = [on_reset] if on_reset else []
+        self.rulesets: dict[str, Ruleset] = {}
+        self.environments: dict[str, Environment] = {}
+        self.env_generation = 0  # bumped whenever an environment record changes
+        self.loaded = asyncio.Event()  # set once every environment has been loaded
+        self.connected = False
+        self.resyncs = 0
+        self.invalid_items = 0
+        self.last_error: str | None = None
+        self._wanted: set[str] = set()  # environments the version check found behind
+        self._suspects: dict[str, int] = {}
+        self._warmer: asyncio.Task[None] | None = None
+
+    # public -------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Forever: a session per Redis connection, with backoff between them."""
+        attempt = 0
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, RelayError) as e:
+                self._lost(e)
+            attempt = 0 if self.connected else attempt + 1
+            self.connected = False
+            delay = min(self.reconnect_max_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+            await asyncio.sleep(delay)
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "connected": self.connected,
+            "last_error": self.last_error,
+            "resyncs": self.resyncs,
+            "environments": {
+                env: {
+                    "version": rs.version,
+                    "ready": rs.ready,
+                    "stale": rs.stale_since is not None,
+                    "stale_seconds": None if rs.stale_since is None else round(now - rs.stale_since, 3),
+                    "flags": sum(1 for f in rs.flags.values() if not f.deleted),
+                    "segments": sum(1 for s in rs.segments.values() if not s.deleted),
+                    "diverged": rs.diverged,
+                }
+                for env, rs in sorted(self.rulesets.items())
+            },
+        }
+
+    # one connection -----------------------------------------------------------------------------
+    async def _session(self) -> None:
+        pubsub = self.storage.pubsub()
+        try:
+            async with asyncio.timeout(self.command_timeout * 6):  # a full load can take a while
+                await pubsub.psubscribe(self.storage.changes_pattern)
+                await pubsub.subscribe(self.storage.environments_channel)
+                await self._load_all()  # after subscribing, so nothing falls between the load and the stream
+            self.connected = True
+            self.last_error = None
+            for rs in self.rulesets.values():
+                rs.stale_since = None
+            self.loaded.set()
+            checker = asyncio.create_task(self._check_versions())
+            try:
+                while True:
+                    message = await pubsub.get_message(timeout=0.25)
+                    if message is not None:
+                        async with asyncio.timeout(self.command_timeout * 6):  # may resync
+                            await self._handle(message)
+                    if checker.done():
+                        checker.result()  # re-raise its Redis error here, ending the session
+                    for env in sorted(self._wanted):
+                        self._wanted.discard(env)
+                        async with asyncio.timeout(self.command_timeout * 6):
+                            await self.resync(env)
+            finally:
+                checker.cancel()
+        finally:
+            try:
+                await pubsub.aclose()
+            except Exception:  # the connection may already be gone
+                logger.debug("closing the pub/sub connection failed", exc_info=True)
+
+    def _lost(self, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if self.connected or self.last_error != message:
+            logger.warning("lost Redis, serving the last rulesets until it is back: %s", message)
+        self.last_error = message
+        now = time.time()
+        for rs in self.rulesets.values():
+            if rs.stale_since is None:
+                rs.stale_since = now
+
+    async def _check_versions(self) -> None:
+        while True:
+            await asyncio.sleep(self.version_check_interval)
+            async with asyncio.timeout(self.command_timeout):
+                await self._check_versions_once()
+
+    async def _check_versions_once(self) -> None:
+        envs = sorted(await self.storage.environments())
+        for env in envs:
+            if env not in self.rulesets:
+                self._wanted.add(env)
+        for env in set(self.rulesets) - set(envs):
+            self._diverge(self.rulesets[env], MISSING)
+        diverged = sorted(e for e, rs in self.rulesets.items() if rs.diverged)
+        for env, epoch in (await self.storage.epochs(diverged)).items():
+            if epoch != self.rulesets[env].epoch:  # an operator's `relay env accept`, its message missed
+                self._wanted.add(env)
+        versions = await self.storage.versions(envs)
+        for env, version in versions.items():
+            rs = self.rulesets.get(env)
+            if rs is None or version == rs.version or rs.diverged:
+                self._suspects.pop(env, None)
+                continue
+            # Behind twice in a row at the same version: the messages are not coming.
+            if self._suspects.get(env) == rs.version:
+                logger.warning("%s: at version %d but Redis has %d; resyncing", env, rs.version, version)
+                self._wanted.add(env)
+                self._suspects.pop(env, None)
+            else:
+                self._suspects[env] = rs.version
+
+    # loading ------------------------------------------------------------------------------------
+    async def _load_all(self) -> None:
+        raw_envs = await self.storage.environments()
+        for raw in raw_envs.values():
+            self._set_environment(raw)
+        for env in sorted(raw_envs):
+            await self.resync(env)
+        for env in sorted(set(self.rulesets) - set(raw_envs)):
+            # Keep serving it, with the credentials we know: only an operator can tell a lost
+            # environment from a deleted one (relay has no environment deletion).
+            self._diverge(self.rulesets[env], MISSING)
+
+    def _diverge(self, rs: Ruleset, why: str) -> None:
+        """Redis lost data this node holds: keep serving what we have, and raise the alarm."""
+        if rs.diverged != why:
+            logger.error(
+                "%s: %s; serving this node's data (version %d) until an operator restores Redis "
+                "or runs `relay env accept %s`",
+                rs.env,
+                why,
+                rs.version,
+                rs.env,
+            )
+        rs.diverged = why
+
+    def _set_environment(self, raw: bytes) -> str | None:
+        try:
+            env = Environment.from_dict(codec.loads(raw))
+        except ValidationError as e:
+            logger.error("ignoring a malformed environment record: %s", e)
+            return None
+        self.environments[env.key] = env
+        self.env_generation += 1
+        return env.key
+
+    async def resync(self, env: str) -> list[Change]:
+        """Load one environment in full and report what changed."""
+        raw_flags, raw_segments, version, epoch = await self.storage.load(env)
+        rs = self.rulesets.get(env)
+        if rs is None:
+            rs = self.rulesets[env] = Ruleset(env, self.fuse_after)
+            raw_env = await self.storage.environment(env)
+            if raw_env is not None:
+                self._set_environment(raw_env)
+        new_epoch = rs.ready and epoch != rs.epoch
+        if rs.ready and not new_epoch and (version < rs.version or rs.diverged):
+            # Redis went backwards (restarted empty, or restored from an old backup): never wipe
+            # flags to nothing on our own. Stay on this data, also if Redis's count later passes
+            # ours (its items' versions would still be behind what SDKs hold), until an operator
+            # starts a new epoch with `relay env accept`.
+            self._diverge(rs, f"Redis is at data version {version}, behind this node's {rs.version}")
+            return []
+        if new_epoch:
+            logger.warning("%s: new epoch in Redis; taking its data (version %d, was %d)", env, version, rs.version)
+        with collector_off():  # many long-lived objects, no cycles worth collecting
+            flags = self._compile_all(env, "flag", raw_flags)
+            segments = self._compile_all(env, "segment", raw_segments)
+            if new_epoch:  # a fresh start, not a diff against what we held
+                rs.flags, rs.segments = {}, {}
+            changes = rs.replace(flags, segments, version)
+            rs.epoch, rs.diverged = epoch, None
+        # Hundreds of thousands of long-lived compiled objects: keep the cyclic GC from walking
+        # them again on every later collection (they are freed by reference counting when replaced).
+        gc.freeze()
+        self.resyncs += 1
+        self._warm(rs)
+        logger.info(
+            "%s: loaded %d flags, %d segments at version %d (%d changed)",
+            env,
+            len(flags),
+            len(segments),
+            version,
+            len(changes),
+        )
+        if new_epoch:
+            self._emit_reset(env)
+        elif changes:
+            self._emit(env, changes)
+        return changes
+
+    def _warm(self, rs: Ruleset) -> None:
+        """Compile flag bodies in the background after a load, so first evaluations find them ready."""
+        if self._warmer is not None and not self._warmer.done():
+            self._warmer.cancel()
+        try:
+            self._warmer = asyncio.get_running_loop().create_task(_compile_bodies(rs))
+        except RuntimeError:  # no running loop (a synchronous caller): bodies compile on first use
+            self._warmer = None
+
+    def _compile_all(self, env: str, kind: str, raw: dict[str, bytes]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, data in raw.items():
+            try:
+                out[key] = compile_item(kind, data, f"{env}.{kind}s.{key}")
+            except ValidationError as e:  # refused at write time, so only a hand edit gets here
+                self.invalid_items += 1
+                logger.error("%s: skipping an invalid %s in Redis: %s", env, kind, e)
+        return out
+
+    # messages -----------------------------------------------------------------------------------
+    async def _handle(self, message: dict[str, Any]) -> None:
+        channel = message["channel"].decode()
+        if channel == self.storage.environments_channel:
+            env = self._set_environment(message["data"])
+            if env is not None and env not in self.rulesets:
+                await self.resync(env)
+            return
+        env = self.storage.env_of_channel(channel)
+        if env is None:
+            return
+        rs = self.rulesets.get(env)
+        if rs is None:
+            await self.resync(env)
+            return
+        try:
+            body = codec.loads(message["data"], what=channel)
+            version, kind, key = int(body["version"]), body["kind"], body["key"]
+        except (ValidationError, KeyError, TypeError, ValueError) as e:
+            logger.error("%s: unreadable change message (%s); resyncing", env, e)
+            await self.resync(env)
+            return
+        if kind == "epoch":
+            if key != rs.epoch:
+                await self.resync(env)
+            return
+        if rs.diverged:  # pinned until a new epoch: no full reload per message meanwhile
+            return
+        verdict = rs.check(version)
+        if verdict is Applied.DUPLICATE:
+            return
+        if verdict is Applied.GAP:
+            logger.warning("%s: change %d arrived at version %d; resyncing", env, version, rs.version)
+            await self.resync(env)
+            return
+        try:
+            item = compile_item(kind, body["item"], f"{env}.{kind}s.{key}")
+        except (ValidationError, KeyError) as e:
+            logger.error("%s: invalid item in change %d (%s); resyncing", env, version, e)
+            await self.resync(env)
+            return
+        written = body.get("time")
+        change = Change(env, version, kind, key, item, written if isinstance(written, int) else None)
+        rs.apply(change)
+        self._emit(env, [change])
+
+    def _emit_reset(self, env: str) -> None:
+        for listener in self.reset_listeners:
+            try:
+                listener(env)
+            except Exception:
+                logger.exception("reset listener failed")
+
+    def _emit(self, env: str, changes: list[Change]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(env, changes)
+            except Exception:  # one broken listener must not stop the sync loop
+                logger.exception("change listener failed")

@@ -1,0 +1,2 @@
+"""Every byte format relay reads or writes: the JSON codec, change messages, SDK payloads,
+client-side and OFREP bodies, SSE framing."""
