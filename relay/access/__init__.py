@@ -1,0 +1,1 @@
+"""Who may do what: environments' keys, secure mode, sealing and personal access tokens."""
