@@ -6,7 +6,10 @@ RelayError
 ├── InvalidSecureModeHash    400  invalid_secure_mode_hash  secure mode: `h` missing or wrong
 ├── NotFoundError            404  not_found
 ├── ConflictError            409  version_conflict    optimistic-concurrency check failed
-├── Unauthorized             401  unauthorized        missing, unknown or expired SDK or mobile key
+├── Unauthorized             401  unauthorized        missing, unknown or expired key or token (or a revoked token)
+├── Forbidden                403  forbidden           a live token whose role or scope does not allow the action
+├── BodyTooLarge             413  body_too_large
+├── UnsupportedMediaType     415  unsupported_media_type
 ├── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
 │   └── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
 └── OfrepError               4xx  OFREP's errorCode   an OFREP answer (PARSE_ERROR, FLAG_NOT_FOUND, …)
@@ -62,8 +65,18 @@ class InvalidSecureModeHash(RelayError):
 
 
 class Unauthorized(RelayError):
+    """Who is asking is not established: no credential, or one that is unknown, expired or revoked."""
+
     status_code = 401
     code = "unauthorized"
+
+
+class Forbidden(RelayError):
+    """Who is asking is known, but their role or scope does not cover this: authenticating again with the
+    same credential cannot help (which is what a 401 would suggest)."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class BodyTooLarge(RelayError):
