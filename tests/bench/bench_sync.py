@@ -63,7 +63,7 @@ async def _run(n_flags: int, n_writes: int, url: str) -> dict[str, Any]:
 
     sync = Sync(storage_for(url), on_change=on_change)
     task = asyncio.create_task(sync.run())
-    await sync.loaded.wait()
+    await sync.state.loaded.wait()
     if sync._warmer is not None:
         await sync._warmer  # measure steady state, not the post-load background compile
     latencies = []
