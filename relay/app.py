@@ -1,15 +1,18 @@
-"""The composition root: `create_app(settings)` builds Redis, sync, hub and routes; nothing is global."""
+"""The composition root: `create_app(settings)` builds Redis, sync, hub and routes; nothing is global.
+
+Wiring only: what a change becomes on the streams is relay.fanout.broadcast's, what a node serves
+from is relay.store.state, and every setting reaches its user through a constructor here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,22 +21,23 @@ from starlette.types import ASGIApp
 
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
+from relay.fanout.broadcast import Broadcast
 from relay.fanout.client_streams import ClientStreams
 from relay.fanout.hub import Hub
-from relay.runtime.gcpolicy import policy as gc_policy
+from relay.fanout.put_cache import ServerPayloads
+from relay.runtime.gcpolicy import GCPolicy
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
 from relay.server.response_cache import ResponseCache
 from relay.server.responses import error_response
 from relay.server.routes import client, events, ofrep, openapi, ops, sdk
 from relay.server.routes import client_streams as client_stream_routes
-from relay.server.routes.client_streams import PING
 from relay.server.streaming import StreamGate
 from relay.server.uvicorn.protocol import BoundedHttpTools, configure
+from relay.store.events import EventSink
+from relay.store.state import State
 from relay.store.storage import Storage, connect
 from relay.store.sync import Sync
-from relay.wire.changes import Change
-from relay.wire.payloads import HEARTBEAT, change_events
 
 logger = logging.getLogger(__name__)
 
@@ -73,81 +77,62 @@ def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callab
     return restore
 
 
-def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
+def create_app(settings: Settings, *, redis_url: str | None = None, gc_policy: GCPolicy | None = None) -> ASGIApp:
+    """The node's ASGI app. `gc_policy`: the process's one (relay.runtime.gcpolicy); a new one if not given."""
+    gc_policy = GCPolicy() if gc_policy is None else gc_policy
     hub = Hub()
     client_streams = ClientStreams()
-    syncs: list[Sync] = []  # the lifespan's, for the listener below
-    nodes: list[Node] = []
-
-    def on_change(env: str, changes: list[Change]) -> None:
-        now_ms = time.time() * 1000
-        for change in changes:
-            if change.written_ms is not None and nodes:
-                nodes[0].propagation_seconds.observe(max(0.0, now_ms - change.written_ms) / 1000)
-            all_event, flags_event = change_events(change)
-            hub.publish(env, "all", change.version, all_event)
-            if flags_event is not None:
-                hub.publish(env, "flags", change.version, flags_event)
-        if changes:
-            hub.publish(env, "ping", max(c.version for c in changes), PING)
-            rs = syncs[0].rulesets.get(env) if syncs else None
-            if rs is not None:
-                client_streams.on_change(rs, changes)
-
-    def on_reset(env: str) -> None:
-        """A new epoch (Redis's data taken in place of ours, see Sync.resync): SDKs hold item
-        versions that may now be ahead of Redis's, so patches would be ignored; end the
-        environment's streams instead, and each SDK reconnects to a fresh `put`."""
-        for node in nodes:
-            node.payloads.forget(env)
-            node.responses.clear()
-        hub.close_all(env)
-        client_streams.close_all(env)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = redis_url or settings.redis_url
         storage = Storage(connect(settings, url), settings.redis_prefix, audit_max=settings.audit_max_entries)
+        state = State()
+        payloads = ServerPayloads()
+        responses = ResponseCache(settings.response_cache_entries)
+        registry = CollectorRegistry()
+        broadcast = Broadcast(state, hub, client_streams, payloads, responses, registry)
         sync = Sync(
             storage,
+            state=state,
             version_check_interval=settings.version_check_interval,
             reconnect_max_delay=settings.reconnect_max_delay,
             command_timeout=settings.redis_timeout,
             fuse_after=settings.fuse_after,
-            on_change=on_change,
-            on_reset=on_reset,
+            on_change=broadcast.on_change,
+            on_reset=broadcast.on_reset,
         )
-        syncs[:] = [sync]
+        app.state.sync = sync  # for tests and embedders; the routes see only the node
         gate = StreamGate(
             max_connections=settings.max_stream_connections,
             max_lifetime=settings.stream_max_lifetime,
             jitter=settings.stream_lifetime_jitter,
             retry_after=settings.stream_retry_after,
+            gc_policy=gc_policy,
         )
-        app.state.node = node = Node(
-            settings, sync, hub, client_streams, responses=ResponseCache(settings.response_cache_entries), gate=gate
+        app.state.node = Node(
+            settings,
+            state,
+            hub,
+            EventSink(storage, settings.events_max_entries),
+            client_streams,
+            responses=responses,
+            payloads=payloads,
+            registry=registry,
+            gate=gate,
         )
-        nodes[:] = [node]
         task = asyncio.create_task(sync.run())
-
-        async def heartbeats() -> None:  # one timer for every direct stream
-            while True:
-                await asyncio.sleep(settings.heartbeat_interval)
-                hub.heartbeat(HEARTBEAT)
-                client_streams.heartbeat(HEARTBEAT)
-
-        beating = asyncio.create_task(heartbeats())
+        beating = asyncio.create_task(broadcast.keep_alive(settings.heartbeat_interval))
         unwatch = gc_policy.watch_pauses()
 
         def drain() -> None:
             gate.draining = True
-            hub.close_all()
-            client_streams.close_all()
+            broadcast.close_all()
 
         restore = _end_streams_on_shutdown_signal(drain)
         try:
             try:  # start serving once loaded, or after a while without Redis (then /readyz says 503)
-                await asyncio.wait_for(asyncio.shield(sync.loaded.wait()), 10)
+                await asyncio.wait_for(asyncio.shield(state.loaded.wait()), 10)
             except TimeoutError:
                 logger.warning("Redis not loaded after 10 s; serving, not ready")
             yield
@@ -155,8 +140,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             restore()
             unwatch()
             beating.cancel()
-            hub.close_all()
-            client_streams.close_all()
+            broadcast.close_all()
             task.cancel()
             await storage.close()
 

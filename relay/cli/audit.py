@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from relay.cli.common import echo_json, env_option, json_option, parse_since, run
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from relay.wire import codec
 
 
@@ -53,7 +53,7 @@ def _show(value: Any) -> str:
 def audit_command(env: str, key: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """Who changed what and when, with the before/after diff."""
     since_ms = parse_since(since) if since else None
-    entries = run(lambda storage: Admin(storage, actor="").audit(env, key=key, since_ms=since_ms, limit=limit))
+    entries = run(lambda storage: WritePath(storage, actor="").audit(env, key=key, since_ms=since_ms, limit=limit))
     if as_json:
         echo_json(
             [

@@ -20,7 +20,7 @@ from relay.config import Settings, load_settings, redact_url
 from relay.errors import ConflictError, NotFoundError, RelayError, UnavailableError, ValidationError
 from relay.store.embedded import EmbeddedRedis
 from relay.store.storage import RedisError, Storage, connect, unavailable
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from relay.wire import codec
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ async def open_storage(s: Settings, *, seed: bool = True) -> AsyncIterator[Stora
         except (RedisError, OSError) as e:
             raise unavailable(e, url) from None
         if s.embedded and seed:
-            secrets = await seed_demo(Admin(storage, actor="relay"), s.data_dir)
+            secrets = await seed_demo(WritePath(storage, actor="relay"), s.data_dir)
             if secrets:
                 click.echo(
                     f"Created the demo environment; its keys are in {s.data_dir}/demo-credentials.json:\n"

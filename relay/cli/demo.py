@@ -6,7 +6,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from relay.wire import codec
 
 DEMO_ENV = "demo"
@@ -17,16 +17,16 @@ def demo_document() -> object:
     return codec.loads(resources.files("relay").joinpath("cli/demo_flags.json").read_bytes(), what="demo flags")
 
 
-async def seed_demo(admin: Admin, data_dir: str | Path) -> dict[str, str] | None:
+async def seed_demo(writer: WritePath, data_dir: str | Path) -> dict[str, str] | None:
     """Create the demo environment with its flags if Redis has no environment at all.
 
     Its keys are written to the data directory (mode 0600), for local trying-out only: it is the
     one place relay keeps a secret key in plain text, and only for this demo environment.
     """
-    if await admin.storage.environments():
+    if await writer.storage.environments():
         return None
-    _, secrets = await admin.create_environment(DEMO_ENV, "Demo")
-    await admin.import_items(DEMO_ENV, demo_document(), comment="demo flags")
+    _, secrets = await writer.create_environment(DEMO_ENV, "Demo")
+    await writer.import_items(DEMO_ENV, demo_document(), comment="demo flags")
     path = Path(data_dir) / CREDENTIALS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -17,7 +17,7 @@ from relay.loadtest import propagation, report, soak
 from relay.loadtest.propagation import progress
 from relay.loadtest.seed import ruleset
 from relay.store.storage import Storage
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 
 
 @click.group("loadtest")
@@ -40,14 +40,14 @@ def seed(env: str, n_flags: int, n_segments: int, seed: int, batch: int, actor: 
     ]
 
     async def go(storage: Storage) -> int:
-        admin = Admin(storage, actor=actor)
+        writer = WritePath(storage, actor=actor)
         bar = progress(len(items), "writing", True)
         written = 0
         for i in range(0, len(items), batch):
             part: dict[str, dict[str, object]] = {"flags": {}, "segments": {}}
             for kind, key, item in items[i : i + batch]:
                 part[kind][key] = item
-            written += len((await admin.import_items(env, part, comment="loadtest seed")).items)
+            written += len((await writer.import_items(env, part, comment="loadtest seed")).items)
             bar.update(len(items[i : i + batch]))
         bar.close()
         return written

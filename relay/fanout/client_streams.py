@@ -9,19 +9,17 @@ browser then re-fetches at once; pushing evaluated changes avoids that stampede.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from relay.evaluation import Context, Evaluation, Flag, evaluate
 from relay.fanout.hub import Sink
+from relay.fanout.registry import Registry
 from relay.store.ruleset import Ruleset
 from relay.wire import codec
 from relay.wire.changes import Change
 from relay.wire.clientside import Audience, context_key, flag_state
 from relay.wire.payloads import sse
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -32,7 +30,6 @@ class Group:
     with_reasons: bool
     results: dict[str, Evaluation]
     key: tuple[Any, ...] = ()
-    sinks: set[Sink] = field(default_factory=set)
     pending: int = 0  # connections between their first event and attaching: keep the group alive
     _put: tuple[int, bytes] | None = None
 
@@ -62,10 +59,13 @@ def affected_flags(rs: Ruleset, changes: list[Change]) -> set[str]:
         flags |= more
 
 
-class ClientStreams:
+class ClientStreams(Registry[Group, Sink]):
+    """Evaluated client streams, registered by their context's group (relay.fanout.registry drops
+    the slow ones, writes the keep-alives and ends them)."""
+
     def __init__(self) -> None:
+        super().__init__()
         self._groups: dict[str, dict[tuple[Any, ...], Group]] = {}
-        self.dropped = 0
         self.evaluations = 0  # re-evaluations done for changes: once per group, not per connection
 
     def group(self, rs: Ruleset, ctx: Context, audience: Audience, with_reasons: bool) -> Group:
@@ -80,23 +80,25 @@ class ClientStreams:
         return group
 
     def attach(self, group: Group, sink: Sink) -> None:
-        group.sinks.add(sink)
-        self._groups.setdefault(group.env, {})[
-            (group.audience.__name__, group.with_reasons, context_key(group.ctx))
-        ] = group
+        self._add(group, sink)
+        # Again: the group's last connection may have left since this one's first event.
+        self._groups.setdefault(group.env, {})[group.key] = group
 
     def detach(self, group: Group, sink: Sink) -> None:
-        group.sinks.discard(sink)
-        if not group.sinks:
-            groups = self._groups.get(group.env, {})
-            for key, g in list(groups.items()):
-                if g is group:
-                    del groups[key]
+        self._remove(group, sink)
+
+    def _env_of(self, key: Group) -> str:
+        return key.env
+
+    def _emptied(self, key: Group) -> None:
+        groups = self._groups.get(key.env, {})
+        if groups.get(key.key) is key:  # not a newer group of the same context
+            del groups[key.key]
 
     def count(self, env: str | None = None) -> tuple[int, int]:
         """(connections, distinct contexts)."""
         groups = [g for e, gs in self._groups.items() if env is None or e == env for g in gs.values()]
-        return sum(len(g.sinks) for g in groups), len(groups)
+        return sum(len(self._sinks.get(g, ())) for g in groups), len(groups)
 
     def on_change(self, rs: Ruleset, changes: list[Change]) -> None:
         groups = self._groups.get(rs.env)
@@ -110,7 +112,7 @@ class ClientStreams:
                 self._write(group, b"".join(events), version)
 
     def _write(self, group: Group, payload: bytes, version: int) -> None:
-        for sink in list(group.sinks):
+        for sink in list(self._sinks.get(group, ())):
             if version > sink.since and not sink.write(payload):
                 self._drop(group, sink)
 
@@ -129,25 +131,3 @@ class ClientStreams:
         if old is not None and old == new:
             return None  # same result: nothing for the browser to do
         return sse("patch", codec.dumps({"key": key, **flag_state(flag, new, group.with_reasons)}))
-
-    def _drop(self, group: Group, sink: Sink) -> None:
-        self.dropped += 1
-        self.detach(group, sink)
-        sink.end()
-        logger.info("dropped a client stream on %s: its socket buffer is full", group.env)
-
-    def heartbeat(self, payload: bytes) -> None:
-        for groups in list(self._groups.values()):
-            for group in list(groups.values()):
-                for sink in list(group.sinks):
-                    if not sink.write(payload):
-                        self._drop(group, sink)
-
-    def close_all(self, env: str | None = None) -> None:
-        for e, groups in list(self._groups.items()):
-            if env is not None and e != env:
-                continue
-            for group in list(groups.values()):
-                for sink in list(group.sinks):
-                    self.detach(group, sink)
-                    sink.end()

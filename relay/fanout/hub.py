@@ -8,13 +8,11 @@ gets a fresh `put`), so one stuck client cannot slow the rest.
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from relay.fanout.registry import Registry
 
 
 @dataclass(eq=False)
@@ -31,32 +29,25 @@ class Sink:
     cycle: Any = None
 
 
-class Hub:
+class Hub(Registry[tuple[str, str], Sink]):
+    """Server-side and ping streams by (environment, stream kind): `heartbeat`, `close_all` and
+    the dropping of slow clients are the registry's (relay.fanout.registry)."""
+
     def __init__(self) -> None:
-        self._sinks: dict[tuple[str, str], set[Sink]] = defaultdict(set)
+        super().__init__()
         self.events_sent = 0
-        self.dropped = 0
+
+    def _env_of(self, key: tuple[str, str]) -> str:
+        return key[0]
 
     def attach(self, sink: Sink) -> None:
-        self._sinks[(sink.env, sink.kind)].add(sink)
+        self._add((sink.env, sink.kind), sink)
 
     def detach(self, sink: Sink) -> None:
-        sinks = self._sinks.get((sink.env, sink.kind))
-        if sinks is not None:
-            sinks.discard(sink)
+        self._remove((sink.env, sink.kind), sink)
 
     def _drop_sink(self, sink: Sink) -> None:
-        self.dropped += 1
-        self.detach(sink)
-        sink.end()
-        logger.info("dropped a %s stream on %s: its socket buffer is full", sink.kind, sink.env)
-
-    def heartbeat(self, payload: bytes) -> None:
-        """Write a keep-alive to every direct stream (one timer for all of them)."""
-        for sinks in list(self._sinks.values()):
-            for sink in list(sinks):
-                if not sink.write(payload):
-                    self._drop_sink(sink)
+        self._drop((sink.env, sink.kind), sink)
 
     def count(self, env: str | None = None, kind: str | None = None) -> int:
         return sum(
@@ -84,10 +75,3 @@ class Hub:
                 self.events_sent += 1
             else:
                 self._drop_sink(sink)
-
-    def close_all(self, env: str | None = None) -> None:
-        """End every stream (shutdown), or every stream of one environment (its SDKs reconnect)."""
-        for (e, _), sinks in list(self._sinks.items()):
-            for sink in list(sinks) if env is None or e == env else ():
-                self.detach(sink)
-                sink.end()

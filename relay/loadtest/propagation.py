@@ -25,7 +25,7 @@ from relay.loadtest import commits
 from relay.loadtest.sse_client import SSEConnection
 from relay.runtime.gcpolicy import collector_off
 from relay.store.storage import Storage, connect, watch_channel
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from relay.wire import codec
 from relay.wire.clientside import encode_context
 
@@ -97,24 +97,24 @@ def _raise_fd_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, needed + 256)), hard))
 
 
-async def _ensure_flag(admin: Admin, env: str, key: str) -> bool:
+async def _ensure_flag(writer: WritePath, env: str, key: str) -> bool:
     """The flag the tool flips: on/off, available to every SDK. Returns its current `on`."""
     try:
-        return bool((await admin.get_item(env, "flag", key))["on"])
+        return bool((await writer.get_item(env, "flag", key))["on"])
     except Exception:
         flag = {"key": key, "on": True, "variations": [False, True], "offVariation": 0, "fallthrough": {"variation": 1},
                 "description": "Flipped by relay loadtest propagation.",
                 "clientSideAvailability": {"usingEnvironmentId": True, "usingMobileKey": True}}  # fmt: skip
-        await admin.put_item(env, "flag", flag, comment="loadtest")
+        await writer.put_item(env, "flag", flag, comment="loadtest")
         return True
 
 
 async def run(plan: Plan) -> Report:
     _raise_fd_limit(plan.connections)
     storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
-    admin = Admin(storage, actor="loadtest")
-    environment = await admin.environment(plan.env)
-    on = await _ensure_flag(admin, plan.env, plan.flag)
+    writer = WritePath(storage, actor="loadtest")
+    environment = await writer.environment(plan.env)
+    on = await _ensure_flag(writer, plan.env, plan.flag)
 
     commits: dict[int, float] = {}
     arrivals: dict[SSEConnection, list[tuple[int, float]]] = {}
@@ -197,7 +197,7 @@ async def run(plan: Plan) -> Report:
             drain()
             with collector_off():
                 arrived[0] = 0
-                result = await admin.toggle(plan.env, plan.flag, on, comment="loadtest flip")
+                result = await writer.toggle(plan.env, plan.flag, on, comment="loadtest flip")
                 version = int(result.items[0]["version"])
                 versions.append(version)
                 deadline, step = time.monotonic() + plan.timeout, 0

@@ -14,7 +14,7 @@ from relay.config import Settings
 from relay.loadtest.propagation import FLAG, _ensure_flag
 from relay.loadtest.sse_client import SSEConnection
 from relay.store.storage import Storage, connect
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from relay.wire.clientside import encode_context
 
 
@@ -27,9 +27,9 @@ async def run(
     target: str, redis_url: str, env: str, sdk_key: str, seconds: float, connections: int, prefix: str = "relay"
 ) -> dict[str, Any]:
     storage = Storage(connect(Settings(redis_url=redis_url), redis_url), prefix)
-    admin = Admin(storage, actor="loadtest-soak")
-    environment = await admin.environment(env)
-    on = await _ensure_flag(admin, env, FLAG)
+    writer = WritePath(storage, actor="loadtest-soak")
+    environment = await writer.environment(env)
+    on = await _ensure_flag(writer, env, FLAG)
     await asyncio.sleep(1)
     before = _status(target)["process"]
     rng = random.Random(1)
@@ -64,7 +64,7 @@ async def run(
         nonlocal on
         while time.monotonic() < deadline:
             on = not on
-            await admin.toggle(env, FLAG, on, comment="soak")
+            await writer.toggle(env, FLAG, on, comment="soak")
             await asyncio.sleep(1.0)
 
     await asyncio.gather(flip(), *(churn() for _ in range(connections)))

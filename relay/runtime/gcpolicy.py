@@ -41,7 +41,8 @@ def collector_off() -> Iterator[None]:
 
 
 class GCPolicy:
-    """Process-wide (the collector is): call `stream_opened` as streams open."""
+    """Call `stream_opened` as streams open. The collector is process-wide, so a process builds one
+    (the composition root, relay.app.create_app) and hands it to whatever opens streams."""
 
     def __init__(self, batch: int = 500) -> None:
         self.batch = batch  # streams opened between freezes
@@ -73,7 +74,3 @@ class GCPolicy:
         """Time every collection (for /metrics); returns the undo."""
         gc.callbacks.append(self._on_gc)
         return lambda: gc.callbacks.remove(self._on_gc) if self._on_gc in gc.callbacks else None
-
-
-# One per process: there is one collector.
-policy = GCPolicy()

@@ -1,16 +1,19 @@
-"""What every handler reaches through `request.app.state.node`: built once by the app's lifespan."""
+"""What every handler reaches through `request.app.state.node`: built once by the app's lifespan.
+
+The node reads the data through `state` (relay.store.state, which the sync keeps current) and
+writes SDK events through `events`; it never sees the sync or Redis itself."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from relay.access.environments import Environment, hash_key
-from relay.access.keys import KeyIndex, credential
+from relay.access.keys import credential
 from relay.access.securemode import SecureMode
 from relay.config import Settings
 from relay.errors import NotFoundError, Unauthorized, UnavailableError
@@ -22,19 +25,20 @@ from relay.server.credentials import Attach, StreamCredentials
 from relay.server.histogram import LoopHistogram
 from relay.server.response_cache import ResponseCache
 from relay.server.streaming import StreamGate
+from relay.store.events import EventSink
 from relay.store.ruleset import Ruleset
-from relay.store.sync import Sync
+from relay.store.state import State
 
 
 @dataclass
 class Node:
     settings: Settings
-    sync: Sync
+    state: State
     hub: Hub
+    events: EventSink
     client_streams: ClientStreams = field(default_factory=ClientStreams)
     responses: ResponseCache = field(default_factory=ResponseCache)
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
-    keys: KeyIndex = field(default_factory=KeyIndex)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     gate: StreamGate = field(default_factory=StreamGate)
 
@@ -50,12 +54,6 @@ class Node:
         )
         # Each route's child made once (observed with time.perf_counter around the evaluation).
         self.evaluation_timers = {r: self.evaluation_seconds.labels(r) for r in ("evalx", "ofrep", "ofrep_bulk")}
-        self.propagation_seconds = Histogram(
-            "relay_propagation_seconds",
-            "From a change's write in Redis to its events queued on this node's streams",
-            registry=self.registry,
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
-        )
 
     def environment_for(self, request: Request, kind: str) -> Environment:
         """The environment whose SDK ("sdk") or mobile ("mobile") key authorizes the request."""
@@ -70,8 +68,7 @@ class Node:
         key = credential(authorization)
         if key is None:
             raise Unauthorized("missing Authorization header (the SDK key)")
-        self.keys.rebuild(self.sync.environments, self.sync.env_generation)
-        env = self.keys.find(kind, key)
+        env = self.state.keys.find(kind, key)
         if env is None:
             raise Unauthorized(f"unknown or expired {'SDK' if kind == 'sdk' else 'mobile'} key")
         return env, hash_key(key)
@@ -90,18 +87,16 @@ class Node:
         return (attach, detach) if key_hash is None else self.stream_credentials.guard(kind, key_hash, attach, detach)
 
     def _still_valid(self, kind: str, key_hash: str) -> bool:
-        self.keys.rebuild(self.sync.environments, self.sync.env_generation)
-        return self.keys.live(kind, key_hash, _now_ms())
+        return self.state.keys.live(kind, key_hash, _now_ms())
 
     def environment_for_client_id(self, client_side_id: str) -> Environment:
-        self.keys.rebuild(self.sync.environments, self.sync.env_generation)
-        env = self.keys.by_client_id(client_side_id)
+        env = self.state.keys.by_client_id(client_side_id)
         if env is None:
             raise NotFoundError("unknown client-side ID")
         return env
 
     def ruleset(self, env: Environment) -> Ruleset:
-        rs = self.sync.rulesets.get(env.key)
+        rs = self.state.rulesets.get(env.key)
         if rs is None or not rs.ready:
             raise UnavailableError(f'environment "{env.key}" is not loaded yet')
         return rs

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from relay.fanout.hub import Sink
-from relay.runtime.gcpolicy import policy
+from relay.runtime.gcpolicy import GCPolicy
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -55,6 +55,8 @@ class StreamGate:
     # Set at SIGTERM: uvicorn still accepts for a moment, and a stream opened then would be held
     # until the shutdown backstop; refused instead, its SDK retries (nginx: on the next node).
     draining: bool = False
+    # Told of every stream that opens (the process's one policy, from the composition root).
+    gc_policy: GCPolicy = field(default_factory=GCPolicy)
 
     def lifetime(self) -> float | None:
         if self.max_lifetime <= 0:
@@ -124,7 +126,7 @@ class DirectStream(Response):
         ended = asyncio.Event()
         sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, uvicorn_cycle(send))
         self.attach(sink)
-        policy.stream_opened()  # its objects live as long as it: out of the GC's full passes
+        self.gate.gc_policy.stream_opened()  # its objects live as long as it: out of the GC's full passes
         latest, fresh = self.snapshot()
         if latest != since:  # a change landed while the first event was being sent: resend in full
             sink.since = latest

@@ -23,6 +23,7 @@ from relay.evaluation import Flag, Segment, parse_flag, parse_segment
 from relay.evaluation.evaluator import FUSE_AFTER
 from relay.runtime.gcpolicy import collector_off
 from relay.store.ruleset import Applied, Ruleset
+from relay.store.state import State
 from relay.store.storage import RedisError, Storage
 from relay.wire import codec
 from relay.wire.changes import Change
@@ -52,10 +53,13 @@ async def _compile_bodies(rs: Ruleset, chunk: int = 200) -> None:
 
 
 class Sync:
+    """Keeps `state` (a State of its own unless given one) current from `storage`."""
+
     def __init__(
         self,
         storage: Storage,
         *,
+        state: State | None = None,
         version_check_interval: float = 5.0,
         reconnect_max_delay: float = 10.0,
         command_timeout: float = 5.0,
@@ -64,6 +68,7 @@ class Sync:
         on_reset: ResetListener | None = None,
     ) -> None:
         self.storage = storage
+        self.state = State() if state is None else state
         self.version_check_interval = version_check_interval
         self.reconnect_max_delay = reconnect_max_delay
         # A frozen Redis (SIGSTOP, a stalled VM) accepts connections and answers nothing: without
@@ -72,14 +77,6 @@ class Sync:
         self.fuse_after = fuse_after  # for each environment's Snapshot
         self.listeners: list[ChangeListener] = [on_change] if on_change else []
         self.reset_listeners: list[ResetListener] = [on_reset] if on_reset else []
-        self.rulesets: dict[str, Ruleset] = {}
-        self.environments: dict[str, Environment] = {}
-        self.env_generation = 0  # bumped whenever an environment record changes
-        self.loaded = asyncio.Event()  # set once every environment has been loaded
-        self.connected = False
-        self.resyncs = 0
-        self.invalid_items = 0
-        self.last_error: str | None = None
         self._wanted: set[str] = set()  # environments the version check found behind
         self._suspects: dict[str, int] = {}
         self._warmer: asyncio.Task[None] | None = None
@@ -95,30 +92,10 @@ class Sync:
                 raise
             except (RedisError, OSError, RelayError) as e:
                 self._lost(e)
-            attempt = 0 if self.connected else attempt + 1
-            self.connected = False
+            attempt = 0 if self.state.connected else attempt + 1
+            self.state.connected = False
             delay = min(self.reconnect_max_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
             await asyncio.sleep(delay)
-
-    def status(self) -> dict[str, Any]:
-        now = time.time()
-        return {
-            "connected": self.connected,
-            "last_error": self.last_error,
-            "resyncs": self.resyncs,
-            "environments": {
-                env: {
-                    "version": rs.version,
-                    "ready": rs.ready,
-                    "stale": rs.stale_since is not None,
-                    "stale_seconds": None if rs.stale_since is None else round(now - rs.stale_since, 3),
-                    "flags": sum(1 for f in rs.flags.values() if not f.deleted),
-                    "segments": sum(1 for s in rs.segments.values() if not s.deleted),
-                    "diverged": rs.diverged,
-                }
-                for env, rs in sorted(self.rulesets.items())
-            },
-        }
 
     # one connection -----------------------------------------------------------------------------
     async def _session(self) -> None:
@@ -128,11 +105,12 @@ class Sync:
                 await pubsub.psubscribe(self.storage.changes_pattern)
                 await pubsub.subscribe(self.storage.environments_channel)
                 await self._load_all()  # after subscribing, so nothing falls between the load and the stream
-            self.connected = True
-            self.last_error = None
-            for rs in self.rulesets.values():
+            state = self.state
+            state.connected = True
+            state.last_error = None
+            for rs in state.rulesets.values():
                 rs.stale_since = None
-            self.loaded.set()
+            state.loaded.set()
             checker = asyncio.create_task(self._check_versions())
             try:
                 while True:
@@ -156,11 +134,12 @@ class Sync:
 
     def _lost(self, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"
-        if self.connected or self.last_error != message:
+        state = self.state
+        if state.connected or state.last_error != message:
             logger.warning("lost Redis, serving the last rulesets until it is back: %s", message)
-        self.last_error = message
+        state.last_error = message
         now = time.time()
-        for rs in self.rulesets.values():
+        for rs in state.rulesets.values():
             if rs.stale_since is None:
                 rs.stale_since = now
 
@@ -171,19 +150,20 @@ class Sync:
                 await self._check_versions_once()
 
     async def _check_versions_once(self) -> None:
+        rulesets = self.state.rulesets
         envs = sorted(await self.storage.environments())
         for env in envs:
-            if env not in self.rulesets:
+            if env not in rulesets:
                 self._wanted.add(env)
-        for env in set(self.rulesets) - set(envs):
-            self._diverge(self.rulesets[env], MISSING)
-        diverged = sorted(e for e, rs in self.rulesets.items() if rs.diverged)
+        for env in set(rulesets) - set(envs):
+            self._diverge(rulesets[env], MISSING)
+        diverged = sorted(e for e, rs in rulesets.items() if rs.diverged)
         for env, epoch in (await self.storage.epochs(diverged)).items():
-            if epoch != self.rulesets[env].epoch:  # an operator's `relay env accept`, its message missed
+            if epoch != rulesets[env].epoch:  # an operator's `relay env accept`, its message missed
                 self._wanted.add(env)
         versions = await self.storage.versions(envs)
         for env, version in versions.items():
-            rs = self.rulesets.get(env)
+            rs = rulesets.get(env)
             if rs is None or version == rs.version or rs.diverged:
                 self._suspects.pop(env, None)
                 continue
@@ -198,14 +178,14 @@ class Sync:
     # loading ------------------------------------------------------------------------------------
     async def _load_all(self) -> None:
         raw_envs = await self.storage.environments()
-        for raw in raw_envs.values():
-            self._set_environment(raw)
+        self.state.set_environments(e for e in map(self._environment, raw_envs.values()) if e is not None)
         for env in sorted(raw_envs):
             await self.resync(env)
-        for env in sorted(set(self.rulesets) - set(raw_envs)):
+        rulesets = self.state.rulesets
+        for env in sorted(set(rulesets) - set(raw_envs)):
             # Keep serving it, with the credentials we know: only an operator can tell a lost
             # environment from a deleted one (relay has no environment deletion).
-            self._diverge(self.rulesets[env], MISSING)
+            self._diverge(rulesets[env], MISSING)
 
     def _diverge(self, rs: Ruleset, why: str) -> None:
         """Redis lost data this node holds: keep serving what we have, and raise the alarm."""
@@ -220,22 +200,27 @@ class Sync:
             )
         rs.diverged = why
 
-    def _set_environment(self, raw: bytes) -> str | None:
+    def _environment(self, raw: bytes) -> Environment | None:
         try:
-            env = Environment.from_dict(codec.loads(raw))
+            return Environment.from_dict(codec.loads(raw))
         except ValidationError as e:
             logger.error("ignoring a malformed environment record: %s", e)
             return None
-        self.environments[env.key] = env
-        self.env_generation += 1
+
+    def _set_environment(self, raw: bytes) -> str | None:
+        env = self._environment(raw)
+        if env is None:
+            return None
+        self.state.set_environments((env,))
         return env.key
 
     async def resync(self, env: str) -> list[Change]:
         """Load one environment in full and report what changed."""
         raw_flags, raw_segments, version, epoch = await self.storage.load(env)
-        rs = self.rulesets.get(env)
+        rulesets = self.state.rulesets
+        rs = rulesets.get(env)
         if rs is None:
-            rs = self.rulesets[env] = Ruleset(env, self.fuse_after)
+            rs = rulesets[env] = Ruleset(env, self.fuse_after)
             raw_env = await self.storage.environment(env)
             if raw_env is not None:
                 self._set_environment(raw_env)
@@ -259,7 +244,7 @@ class Sync:
         # Hundreds of thousands of long-lived compiled objects: keep the cyclic GC from walking
         # them again on every later collection (they are freed by reference counting when replaced).
         gc.freeze()
-        self.resyncs += 1
+        self.state.resyncs += 1
         self._warm(rs)
         logger.info(
             "%s: loaded %d flags, %d segments at version %d (%d changed)",
@@ -290,7 +275,7 @@ class Sync:
             try:
                 out[key] = compile_item(kind, data, f"{env}.{kind}s.{key}")
             except ValidationError as e:  # refused at write time, so only a hand edit gets here
-                self.invalid_items += 1
+                self.state.invalid_items += 1
                 logger.error("%s: skipping an invalid %s in Redis: %s", env, kind, e)
         return out
 
@@ -299,13 +284,13 @@ class Sync:
         channel = message["channel"].decode()
         if channel == self.storage.environments_channel:
             env = self._set_environment(message["data"])
-            if env is not None and env not in self.rulesets:
+            if env is not None and env not in self.state.rulesets:
                 await self.resync(env)
             return
         env = self.storage.env_of_channel(channel)
         if env is None:
             return
-        rs = self.rulesets.get(env)
+        rs = self.state.rulesets.get(env)
         if rs is None:
             await self.resync(env)
             return

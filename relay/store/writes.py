@@ -31,6 +31,7 @@ from relay.wire import codec
 KINDS = ("flag", "segment")
 _PARSERS: dict[str, Callable[..., Any]] = {"flag": parse_flag, "segment": parse_segment}
 _RETRIES = 10
+_MAX_ITEM_BYTES = Settings().max_item_bytes  # the setting's default, for writers built without settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +48,25 @@ def _is_live(raw: bytes | None) -> bool:
     return raw is not None and not codec.loads(raw).get("deleted", False)
 
 
-class Admin:
-    # Set from Settings.max_item_bytes by callers that have settings (the CLI); the default otherwise.
-    max_item_bytes: int = Settings().max_item_bytes
+class WritePath:
+    """Every change to environments and their items, on behalf of `actor` (named in the audit log).
+
+    `max_item_bytes` is Settings.max_item_bytes where the caller has settings (the CLI)."""
 
     def __init__(
-        self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None
+        self,
+        storage: Storage,
+        *,
+        actor: str,
+        clock: Callable[[], float] = time.time,
+        sealer: Sealer | None = None,
+        max_item_bytes: int = _MAX_ITEM_BYTES,
     ) -> None:
         self.storage = storage
         self.actor = actor
         self.clock = clock
         self.sealer = sealer  # with one, SDK keys are also stored sealed, so secure mode can use them
+        self.max_item_bytes = max_item_bytes
 
     def _seal(self, env_key: str, sdk_key: str) -> str | None:
         return self.sealer.seal(sdk_key, aad(env_key, hash_key(sdk_key))) if self.sealer else None

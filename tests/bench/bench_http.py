@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from relay.loadtest.seed import ruleset
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import b64, run_async, storage_for
 from tests.integration.redis_server import RedisServer, free_port
 from tests.integration.relay_process import RelayProcess
@@ -100,7 +100,7 @@ def _wrk(url: str, script: Path, seconds: int, connections: int, pid: int | None
 async def seeded_environment(redis_url: str, contexts: int) -> tuple[str, list[str]]:
     """An environment "bench" with 100 seeded flags (all browser-visible) and 10 segments; its
     client-side ID and `contexts` evalx GET paths, each with a distinct context."""
-    admin = Admin(storage_for(redis_url), actor="bench")
+    admin = WritePath(storage_for(redis_url), actor="bench")
     _, secrets = await admin.create_environment("bench")
     doc = ruleset(100, 10, seed=1)
     for f in doc["flags"].values():

@@ -21,7 +21,7 @@ from typing import Any
 
 from relay.store.ruleset import Change
 from relay.store.sync import Sync
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.bench.bench_eval import _cpu
 from tests.generators import realistic_dataset
 from tests.integration.helpers import storage_for
@@ -38,7 +38,7 @@ def _stats(samples: list[float]) -> dict[str, float]:
 
 
 async def _run(n_flags: int, n_writes: int, url: str) -> dict[str, Any]:
-    admin = Admin(storage_for(url), actor="bench")
+    admin = WritePath(storage_for(url), actor="bench")
     await admin.create_environment("bench")
     doc = realistic_dataset(n_flags=n_flags, n_segments=max(1, n_flags // 100), seed=5)
     t0 = time.perf_counter()
@@ -63,7 +63,7 @@ async def _run(n_flags: int, n_writes: int, url: str) -> dict[str, Any]:
 
     sync = Sync(storage_for(url), on_change=on_change)
     task = asyncio.create_task(sync.run())
-    await sync.loaded.wait()
+    await sync.state.loaded.wait()
     if sync._warmer is not None:
         await sync._warmer  # measure steady state, not the post-load background compile
     latencies = []

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from relay.access.sealing import Sealer
 from relay.config import Settings
 from relay.store.storage import Storage, connect
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 
 T = TypeVar("T")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length: (\d+)\r?$")
@@ -51,8 +51,8 @@ def simple_flag(key: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-async def new_env(url: str, env: str = "prod", actor: str = "tester") -> tuple[Admin, dict[str, str]]:
-    admin = Admin(storage_for(url), actor=actor)
+async def new_env(url: str, env: str = "prod", actor: str = "tester") -> tuple[WritePath, dict[str, str]]:
+    admin = WritePath(storage_for(url), actor=actor)
     _, secrets = await admin.create_environment(env)
     return admin, secrets
 
@@ -74,7 +74,7 @@ def demo_environment(url: str, env: str = "prod", *, secret_key: str | None = No
 
     async def setup() -> dict[str, str]:
         sealer = Sealer(secret_key) if secret_key else None
-        admin = Admin(storage_for(url), actor="test", sealer=sealer)
+        admin = WritePath(storage_for(url), actor="test", sealer=sealer)
         _, secrets = await admin.create_environment(env, secure_mode=sealer is not None)
         await admin.import_items(env, demo_document())
         return secrets

@@ -1,4 +1,4 @@
-"""Bad writes through the Admin API and the CLI: each is refused with the JSON path and the reason,
+"""Bad writes through the write path and the CLI: each is refused with the JSON path and the reason,
 and Redis is provably unchanged (every key of the instance compared before and after, and no change
 message published)."""
 
@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from relay.cli import main
 from relay.errors import ValidationError
 from relay.evaluation.reader import MAX_DEPTH
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 
@@ -132,7 +132,7 @@ def test_admin_refuses_bad_flags_and_writes_nothing(
     url, before = prod
 
     async def attempt() -> None:
-        admin = Admin(storage_for(url), actor="tester")
+        admin = WritePath(storage_for(url), actor="tester")
         pubsub = admin.storage.pubsub()
         await pubsub.subscribe("relay:prod:changes")
         for write in (
@@ -173,7 +173,7 @@ def test_admin_refuses_wrong_shapes(prod: tuple[str, Dump], kind: str, data: Any
 
     async def attempt() -> None:
         with pytest.raises(ValidationError) as e:
-            await Admin(storage_for(url), actor="tester").put_item("prod", kind, data)
+            await WritePath(storage_for(url), actor="tester").put_item("prod", kind, data)
         check_refused(url, before, e.value, path, reason)
 
     run_async(attempt())
@@ -195,7 +195,7 @@ def test_admin_import_refuses_bad_documents(prod: tuple[str, Dump], doc: Any, pa
 
     async def attempt() -> None:
         with pytest.raises(ValidationError) as e:
-            await Admin(storage_for(url), actor="tester").import_items("prod", doc, replace_all=True)
+            await WritePath(storage_for(url), actor="tester").import_items("prod", doc, replace_all=True)
         check_refused(url, before, e.value, path, reason)
 
     run_async(attempt())
@@ -207,12 +207,11 @@ def test_the_size_limit_is_a_setting_and_large_flags_below_it_are_fine(prod: tup
     big = simple_flag("many-targets", targets=targets)
 
     async def attempt() -> None:
-        admin = Admin(storage_for(url), actor="tester")
-        admin.max_item_bytes = 1_000_000
+        admin = WritePath(storage_for(url), actor="tester", max_item_bytes=1_000_000)
         with pytest.raises(ValidationError) as e:
             await admin.put_item("prod", "flag", big)
         check_refused(url, before, e.value, "flags.many-targets", "over max_item_bytes (1,000,000)")
-        written = await Admin(storage_for(url), actor="tester").put_item("prod", "flag", big)
+        written = await WritePath(storage_for(url), actor="tester").put_item("prod", "flag", big)
         assert written.data_versions == [3] and len(written.items[0]["targets"][0]["values"]) == 100_000
 
     run_async(attempt())

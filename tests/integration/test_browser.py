@@ -155,11 +155,11 @@ def test_secure_mode_in_a_real_browser_serves_the_right_hash_and_refuses_a_forge
     from relay.access.environments import secure_mode_hash
     from relay.access.sealing import sealer_for
     from relay.cli.demo import demo_document
-    from relay.store.writes import Admin
+    from relay.store.writes import WritePath
     from tests.integration.helpers import run_async, storage_for
 
     async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis_server.url), actor="test", sealer=sealer_for(SECRET))
+        admin = WritePath(storage_for(redis_server.url), actor="test", sealer=sealer_for(SECRET))
         _, secrets = await admin.create_environment("prod", secure_mode=True)
         await admin.import_items("prod", demo_document())
         return secrets

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import b64, demo_environment, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
@@ -20,7 +20,7 @@ def test_browser_streams_get_evaluated_changes_once_per_context(redis_server: Re
     relay = RelayProcess(redis_server.url, tmp_path / "relay").start()
 
     async def scenario() -> None:
-        admin = Admin(storage_for(redis_server.url), actor="test")
+        admin = WritePath(storage_for(redis_server.url), actor="test")
         env_id = secrets["client_side_id"]
         contexts = [{"kind": "user", "key": f"u{i}", "userType": "student"} for i in range(3)]
         async with httpx.AsyncClient(base_url=relay.url, timeout=10) as http:

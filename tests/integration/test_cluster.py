@@ -25,7 +25,7 @@ import pytest
 from ldclient.config import Config
 from ldclient.context import Context as SDKContext
 
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import b64, eventually, storage_for
 from tests.integration.sse import EventStream
 
@@ -128,7 +128,7 @@ def test_a_change_reaches_streams_on_every_node(cluster: LocalCluster) -> None:
     auth = {"Authorization": secrets["sdk_key"]}
 
     async def scenario() -> None:
-        admin = Admin(storage_for(cluster.state["redis_url"]), actor="test")
+        admin = WritePath(storage_for(cluster.state["redis_url"]), actor="test")
         async with httpx.AsyncClient(base_url=cluster.url, timeout=10) as http:
             server = [await open_stream(http, "/all", auth) for _ in range(6)]
             contexts = [{"kind": "user", "key": f"u{i}"} for i in range(3)]
@@ -191,7 +191,7 @@ def test_a_killed_node_s_sdks_reconnect_to_another_and_end_with_the_same_flags(c
         cluster.run("stop-node", str(victim + 1), "--kill")
 
         async def writes() -> None:
-            admin = Admin(storage_for(cluster.state["redis_url"]), actor="test")
+            admin = WritePath(storage_for(cluster.state["redis_url"]), actor="test")
             await admin.toggle("demo", KILL_SWITCH, False, comment="while a node is down")
             await admin.toggle("demo", "new-search", False)
             await admin.storage.close()
@@ -212,7 +212,7 @@ def test_a_killed_node_s_sdks_reconnect_to_another_and_end_with_the_same_flags(c
     assert len(set(cluster.versions())) == 1
 
     async def restore() -> None:
-        admin = Admin(storage_for(cluster.state["redis_url"]), actor="test")
+        admin = WritePath(storage_for(cluster.state["redis_url"]), actor="test")
         await admin.toggle("demo", KILL_SWITCH, True)
         await admin.toggle("demo", "new-search", True)
         await admin.storage.close()
@@ -271,7 +271,7 @@ def test_a_rolling_restart_loses_no_change(cluster: LocalCluster) -> None:
     url = cluster.state["redis_url"]
 
     async def scenario() -> int:
-        admin = Admin(storage_for(url), actor="rolling")
+        admin = WritePath(storage_for(url), actor="rolling")
         await admin.put_item("demo", "flag", {"key": "counter", "on": True, "variations": [0], "offVariation": 0,
                                               "fallthrough": {"variation": 0}})  # fmt: skip
         writes = 0

@@ -21,7 +21,7 @@ import pytest
 from ldclient import Context
 from ldclient.config import Config
 
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from relay.wire import codec
 from tests.integration.helpers import (
     demo_environment,
@@ -129,7 +129,7 @@ def test_redis_killed_under_open_streams_then_every_write_reaches_every_stream_o
             assert polled.status_code == 200 and polled.json()["flags"]  # still serving the last ruleset
 
             persistent_redis.start()  # same port and data directory (AOF): nothing lost on Redis's side
-            admin = Admin(storage_for(persistent_redis.url), actor="ops")
+            admin = WritePath(storage_for(persistent_redis.url), actor="ops")
             for i in range(12):  # some land before the node reconnects, some after
                 await admin.put_item("prod", "flag", simple_flag(f"w{i % 6}", on=i % 2 == 0))
                 await asyncio.sleep(0.05)
@@ -168,7 +168,7 @@ def test_redis_frozen_is_reported_stale_then_catches_up(redis_server: RedisServe
             finally:
                 redis_server.signal(signal.SIGCONT)
             await eventually(lambda: _get(f"{relay.url}/readyz")[1]["stale"] == [], what="recovery", timeout=15)
-            admin = Admin(storage_for(redis_server.url), actor="ops")
+            admin = WritePath(storage_for(redis_server.url), actor="ops")
             await admin.put_item("prod", "flag", simple_flag("after-freeze"))
             await eventually(lambda: ("after-freeze", 1) in stream.patches(), what="the next change")
             stream.task.cancel()
@@ -195,7 +195,7 @@ def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accept
     async def scenario() -> None:
         storage = storage_for(redis_server.url)
         record = await storage.environment("prod")  # what an operator's backup would hold
-        backup = await Admin(storage, actor="ops").export("prod")
+        backup = await WritePath(storage, actor="ops").export("prod")
         await storage.close()
         async with httpx.AsyncClient(timeout=None) as client:
             before = (await client.get(f"{relay.url}/sdk/latest-all", headers=auth)).json()
@@ -217,7 +217,7 @@ def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accept
             flags = backup["flags"]
             changed = next(iter(flags))
             flags[changed] = {**flags[changed], "on": not flags[changed]["on"]}
-            await Admin(storage, actor="ops").import_items("prod", {"flags": flags, "segments": backup["segments"]})
+            await WritePath(storage, actor="ops").import_items("prod", {"flags": flags, "segments": backup["segments"]})
             await asyncio.sleep(1.5)  # three version checks
             assert (await client.get(f"{relay.url}/sdk/latest-all", headers=auth)).json() == before
             assert _get(f"{relay.url}/readyz")[1]["diverged"] == ["prod"]
@@ -229,7 +229,7 @@ def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accept
             after = (await client.get(f"{relay.url}/sdk/latest-all", headers=auth)).json()
             assert after["flags"][changed]["on"] is flags[changed]["on"]
             (fresh,) = await _open_streams(client, relay.url, secrets["sdk_key"], 1)
-            audit = await Admin(storage, actor="ops").audit("prod")
+            audit = await WritePath(storage, actor="ops").audit("prod")
             assert any(entry["action"] == "accept-redis-data" for entry in audit)
             fresh.task.cancel()
 
@@ -280,7 +280,7 @@ def _stuck_client(url: str, sdk_key: str) -> Any:
 
 async def _flip_latencies(redis_url: str, streams: list[Collector], flips: int) -> list[float]:
     """Seconds from each write's start to its patch's arrival, on every stream."""
-    admin = Admin(storage_for(redis_url), actor="ops")
+    admin = WritePath(storage_for(redis_url), actor="ops")
     big = "x" * 200_000  # each patch ~200 KB: a stuck client's buffers fill in a few flips
 
     def arrivals(s: Collector) -> list[float]:

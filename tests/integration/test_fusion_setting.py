@@ -33,7 +33,7 @@ def test_the_setting_reaches_each_ruleset_across_reloads(redis_server: RedisServ
             env = node.environment_for_client_id(keys["client_side_id"])
             for reload in (False, True):
                 if reload:
-                    await node.sync.resync(env.key)  # a full load: a new snapshot
+                    await starlette.state.sync.resync(env.key)  # a full load: a new snapshot
                 snapshot = node.ruleset(env).snapshot
                 assert snapshot.fuse_after == fuse_after
                 for _ in range(5):

@@ -8,13 +8,12 @@ import asyncio
 import collections
 import gc
 
-import pytest
 import uvicorn
 import uvloop
 
 from relay.app import create_app
 from relay.config import Settings
-from relay.runtime.gcpolicy import policy
+from relay.runtime.gcpolicy import GCPolicy
 from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer, free_port
 
@@ -39,11 +38,10 @@ async def _get(port: int, path: str) -> str:
     return body.decode()
 
 
-async def _scenario(redis_url: str, sdk_key: str) -> tuple[int, collections.Counter[str], str]:
+async def _scenario(redis_url: str, sdk_key: str, policy: GCPolicy) -> tuple[int, collections.Counter[str], str]:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(Settings(), redis_url=redis_url), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    app = create_app(Settings(), redis_url=redis_url, gc_policy=policy)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
@@ -78,13 +76,11 @@ async def _scenario(redis_url: str, sdk_key: str) -> tuple[int, collections.Coun
         await serving
 
 
-def test_streams_are_frozen_in_batches_and_leave_no_cyclic_garbage(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_streams_are_frozen_in_batches_and_leave_no_cyclic_garbage(redis_server: RedisServer) -> None:
     secrets = demo_environment(redis_server.url)
-    monkeypatch.setattr(policy, "batch", 40)
+    policy = GCPolicy(batch=40)  # handed to the node (create_app builds one when given none)
     try:
-        frozen, garbage, metrics = uvloop.run(_scenario(redis_server.url, secrets["sdk_key"]))
+        frozen, garbage, metrics = uvloop.run(_scenario(redis_server.url, secrets["sdk_key"], policy))
     finally:
         gc.unfreeze()
     assert frozen == STREAMS // 40

@@ -13,7 +13,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
@@ -26,7 +26,7 @@ def node(
     _, redis, _ = demo_node
 
     async def add_float_flag() -> None:
-        admin = Admin(storage_for(redis.url), actor="test")
+        admin = WritePath(storage_for(redis.url), actor="test")
         flag = {"key": "ratio", "on": True, "variations": [0.5, 2.0], "fallthrough": {"variation": 1}}
         await admin.put_item("prod", "flag", flag)
 
@@ -62,7 +62,7 @@ def test_openfeature_sdk_with_the_sdk_key(node: tuple[RelayProcess, RedisServer,
     assert no_key.error_code == ErrorCode.TARGETING_KEY_MISSING
 
     async def toggle() -> None:
-        admin = Admin(storage_for(redis.url), actor="test")
+        admin = WritePath(storage_for(redis.url), actor="test")
         await admin.toggle("prod", "checkout-kill-switch", False)
         await admin.storage.close()
 

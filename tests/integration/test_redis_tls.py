@@ -19,7 +19,7 @@ import pytest
 from relay.cli.demo import demo_document
 from relay.config import Settings
 from relay.store.storage import RedisError, Storage, connect
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.redis_server import free_port
 from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream
@@ -88,7 +88,7 @@ def test_a_node_on_rediss_with_a_client_certificate_streams_changes(
             await untrusted.ping()
         await untrusted.aclose()
         storage = Storage(connect(Settings(redis_url=url, **tls)))
-        admin = Admin(storage, actor="test")
+        admin = WritePath(storage, actor="test")
         _, secrets = await admin.create_environment("prod")
         await admin.import_items("prod", demo_document())
         await storage.close()
@@ -104,7 +104,7 @@ def test_a_node_on_rediss_with_a_client_certificate_streams_changes(
                 request = http.build_request("GET", "/all", headers={"Authorization": secrets["sdk_key"]})
                 stream = EventStream(await http.send(request, stream=True))
                 assert (await stream.next())[0] == "put"
-                await Admin(storage, actor="test").toggle("prod", "checkout-kill-switch", False)
+                await WritePath(storage, actor="test").toggle("prod", "checkout-kill-switch", False)
                 name, patch = await stream.next()
                 assert name == "patch" and patch["data"]["on"] is False
                 await stream.response.aclose()

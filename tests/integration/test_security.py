@@ -19,7 +19,7 @@ from ldclient import Config, Context, LDClient
 from relay.access.sealing import Sealer
 from relay.cli import main
 from relay.cli.demo import demo_document
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import b64, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
@@ -54,7 +54,7 @@ def cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> Any:
 
 def new_demo_env(url: str, env: str, *, secure: bool = False, sealed: bool = True) -> dict[str, str]:
     async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(url), actor="test", sealer=Sealer(SECRET) if sealed else None)
+        admin = WritePath(storage_for(url), actor="test", sealer=Sealer(SECRET) if sealed else None)
         _, secrets = await admin.create_environment(env, secure_mode=secure)
         await admin.import_items(env, demo_document())
         return secrets
@@ -88,7 +88,7 @@ def test_a_server_only_flag_never_reaches_a_client_side_id_route(node: tuple[Rel
     env_id = secrets["client_side_id"]
 
     async def scenario() -> None:
-        admin = Admin(storage_for(redis.url), actor="test")
+        admin = WritePath(storage_for(redis.url), actor="test")
         async with httpx.AsyncClient(base_url=relay.url, timeout=10) as http:
             while (await http.get("/sdk/latest-all", headers={"Authorization": secrets["sdk_key"]})).status_code != 200:
                 await asyncio.sleep(0.01)
@@ -363,7 +363,7 @@ def test_rotation_keeps_open_streams_through_the_grace_period_then_ends_them(
     env = {"RELAY_REDIS_URL": redis.url, "RELAY_SECRET_KEY": SECRET}
 
     async def scenario() -> None:
-        admin = Admin(storage_for(redis.url), actor="test")
+        admin = WritePath(storage_for(redis.url), actor="test")
         async with httpx.AsyncClient(base_url=relay.url, timeout=10) as http:
             while (await http.get("/sdk/latest-all", headers={"Authorization": secrets["sdk_key"]})).status_code != 200:
                 await asyncio.sleep(0.01)

@@ -1,5 +1,5 @@
 """Redis Sentinel failover with relay nodes on `redis+sentinel://`: a primary, a replica and a
-Sentinel on loopback; the primary is killed; the nodes follow the promoted replica, writes (Admin
+Sentinel on loopback; the primary is killed; the nodes follow the promoted replica, writes (WritePath
 and the CLI) reach it, and open streams keep receiving changes."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from relay.cli import main
 from relay.store.embedded import find_redis_server
 from relay.store.storage import RedisError
-from relay.store.writes import Admin
+from relay.store.writes import WritePath
 from tests.integration.helpers import demo_environment, storage_for
 from tests.integration.redis_server import free_port
 from tests.integration.relay_process import RelayProcess
@@ -135,7 +135,7 @@ def test_nodes_follow_a_sentinel_failover_and_keep_receiving_changes(sentinels: 
             node.start()
 
         async def scenario() -> None:
-            admin = Admin(storage_for(sentinels.url), actor="test")
+            admin = WritePath(storage_for(sentinels.url), actor="test")
             # No read timeout on the streams: their last bytes came before the primary died, and the
             # failover may take most of _until_written's 20 s under load; _patch bounds each wait.
             async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as http:

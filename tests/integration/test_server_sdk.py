@@ -169,10 +169,10 @@ def test_sigterm_ends_open_streams_and_exits(redis_server: RedisServer, tmp_path
     import signal
     import threading
 
-    from relay.store.writes import Admin
+    from relay.store.writes import WritePath
 
     async def setup() -> dict[str, str]:
-        admin = Admin(storage_for(redis_server.url), actor="test")
+        admin = WritePath(storage_for(redis_server.url), actor="test")
         _, secrets = await admin.create_environment("prod")
         return secrets
 

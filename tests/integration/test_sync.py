@@ -20,7 +20,7 @@ def _sync(url: str, **kwargs: float) -> tuple[Sync, list[Change]]:
 
 
 def _flag_on(sync: Sync, env: str, key: str) -> bool | None:
-    rs = sync.rulesets.get(env)
+    rs = sync.state.rulesets.get(env)
     flag = None if rs is None else rs.flags.get(key)
     return None if flag is None or flag.deleted else flag.on
 
@@ -31,16 +31,16 @@ def test_a_toggle_reaches_a_running_node(redis_server: RedisServer) -> None:
         await admin.put_item("prod", "flag", simple_flag("checkout"))
         sync, seen = _sync(redis_server.url)
         task = asyncio.create_task(sync.run())
-        await asyncio.wait_for(sync.loaded.wait(), 5)
-        assert _flag_on(sync, "prod", "checkout") is True and sync.rulesets["prod"].version == 1
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
+        assert _flag_on(sync, "prod", "checkout") is True and sync.state.rulesets["prod"].version == 1
         seen.clear()
         await admin.toggle("prod", "checkout", False)
         await eventually(lambda: _flag_on(sync, "prod", "checkout") is False, what="the toggle")
         assert [(c.key, c.version, c.item.on) for c in seen] == [("checkout", 2, False)]  # type: ignore[union-attr]
-        assert sync.rulesets["prod"].snapshot.evaluate("checkout", None).reason.to_dict()["kind"] == "ERROR"
+        assert sync.state.rulesets["prod"].snapshot.evaluate("checkout", None).reason.to_dict()["kind"] == "ERROR"
         await admin.delete_item("prod", "flag", "checkout")
         await eventually(lambda: _flag_on(sync, "prod", "checkout") is None, what="the delete")
-        assert sync.resyncs == 1  # nothing but the first load
+        assert sync.state.resyncs == 1  # nothing but the first load
         task.cancel()
 
     run_async(scenario())
@@ -52,7 +52,7 @@ def test_a_gap_triggers_a_resync_reported_as_changes(redis_server: RedisServer) 
         await admin.put_item("prod", "flag", simple_flag("a"))
         sync, seen = _sync(redis_server.url)
         task = asyncio.create_task(sync.run())
-        await asyncio.wait_for(sync.loaded.wait(), 5)
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
         # A write whose message is lost: store it, then hide it by unsubscribing nothing but dropping
         # the publish (write directly), and announce a later version to expose the gap.
         client = admin.storage.client
@@ -63,9 +63,9 @@ def test_a_gap_triggers_a_resync_reported_as_changes(redis_server: RedisServer) 
         await client.hset("relay:prod:flags", "c", codec.dumps(gap["item"]))
         seen.clear()
         await client.publish("relay:prod:changes", codec.dumps(gap))
-        await eventually(lambda: sync.rulesets["prod"].version == 3, what="the resync")
+        await eventually(lambda: sync.state.rulesets["prod"].version == 3, what="the resync")
         assert sorted(c.key for c in seen) == ["b", "c"]  # a patch per changed item, not a reload
-        assert sync.resyncs == 2
+        assert sync.state.resyncs == 2
         task.cancel()
 
     run_async(scenario())
@@ -76,7 +76,7 @@ def test_the_version_check_catches_a_silently_lost_message(redis_server: RedisSe
         admin, _ = await new_env(redis_server.url)
         sync, seen = _sync(redis_server.url, version_check_interval=0.1)
         task = asyncio.create_task(sync.run())
-        await asyncio.wait_for(sync.loaded.wait(), 5)
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
         client = admin.storage.client
         await client.hset("relay:prod:flags", "quiet", codec.dumps({**simple_flag("quiet"), "version": 1}))
         await client.incr("relay:prod:version")  # no PUBLISH: as if pub/sub dropped it
@@ -92,14 +92,14 @@ def test_new_environments_are_picked_up_without_a_restart(redis_server: RedisSer
         admin, _ = await new_env(redis_server.url)
         sync, _ = _sync(redis_server.url)
         task = asyncio.create_task(sync.run())
-        await asyncio.wait_for(sync.loaded.wait(), 5)
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
         await admin.create_environment("staging")
         await admin.put_item("staging", "flag", simple_flag("x"))
         await eventually(lambda: _flag_on(sync, "staging", "x") is True, what="the new environment")
-        assert "staging" in sync.environments
+        assert "staging" in sync.state.environments
         new_key = await admin.rotate_key("staging", "sdk", 0)
         await eventually(
-            lambda: sync.environments["staging"].accepts("sdk", new_key, 2**62 // 2**20), what="the rotated key"
+            lambda: sync.state.environments["staging"].accepts("sdk", new_key, 2**62 // 2**20), what="the rotated key"
         )
         task.cancel()
 
@@ -114,13 +114,13 @@ def test_redis_killed_and_restarted_with_writes_meanwhile_converges(
         await admin.put_item("prod", "flag", simple_flag("a"))
         sync, _ = _sync(persistent_redis.url, reconnect_max_delay=0.2)
         task = asyncio.create_task(sync.run())
-        await asyncio.wait_for(sync.loaded.wait(), 5)
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
         await admin.storage.close()
 
         persistent_redis.kill()
-        await eventually(lambda: sync.rulesets["prod"].stale_since is not None, what="staleness")
+        await eventually(lambda: sync.state.rulesets["prod"].stale_since is not None, what="staleness")
         # Still serving the last ruleset while Redis is gone.
-        assert _flag_on(sync, "prod", "a") is True and sync.status()["environments"]["prod"]["stale"]
+        assert _flag_on(sync, "prod", "a") is True and sync.state.status()["environments"]["prod"]["stale"]
 
         persistent_redis.start()  # same port, same data directory (AOF)
         writer, _ = await new_env(persistent_redis.url, env="other")
@@ -128,9 +128,9 @@ def test_redis_killed_and_restarted_with_writes_meanwhile_converges(
         for i in range(20):
             await writer.put_item("prod", "flag", simple_flag(f"n{i}"))
         await writer.delete_item("prod", "flag", "n3")
-        await eventually(lambda: sync.rulesets["prod"].version == 23, timeout=15, what="convergence")
-        rs = sync.rulesets["prod"]
-        assert rs.stale_since is None and sync.connected
+        await eventually(lambda: sync.state.rulesets["prod"].version == 23, timeout=15, what="convergence")
+        rs = sync.state.rulesets["prod"]
+        assert rs.stale_since is None and sync.state.connected
         assert _flag_on(sync, "prod", "a") is False and _flag_on(sync, "prod", "n3") is None
         assert sum(1 for f in rs.flags.values() if not f.deleted) == 20
         task.cancel()
@@ -143,7 +143,7 @@ def test_redis_frozen_then_resumed_catches_up(redis_server: RedisServer) -> None
         admin, _ = await new_env(redis_server.url)
         sync, _ = _sync(redis_server.url, version_check_interval=0.2)
         task = asyncio.create_task(sync.run())
-        await asyncio.wait_for(sync.loaded.wait(), 5)
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
         redis_server.signal(signal.SIGSTOP)
         await asyncio.sleep(0.5)
         redis_server.signal(signal.SIGCONT)

@@ -7,15 +7,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.access.environments import Environment
+from relay.fanout.broadcast import PING
 from relay.fanout.hub import Sink
 from relay.server.cors import preflight
 from relay.server.node import Node, node_of
 from relay.server.routes.client import browser, request_context, with_reasons
 from relay.server.streaming import DirectStream
 from relay.wire.clientside import Audience, for_browsers, for_mobile
-from relay.wire.payloads import sse
-
-PING = sse("ping", b" ")
 
 
 async def _evaluated_stream(

@@ -30,14 +30,13 @@ async def _store(node: Node, env: Environment, kind: str, source: str, request: 
         raise ValidationError("body", "expected a JSON array of events")
     if kind == "diagnostic" and not isinstance(data, dict):
         raise ValidationError("body", "expected a JSON object")
-    await node.sync.storage.append_events(
+    await node.events.append(
         env.key,
         kind=kind,
         source=source,
         payload_id=request.headers.get("x-launchdarkly-payload-id", "")[:128],
         body=body,
         now_ms=int(time.time() * 1000),
-        max_entries=node.settings.events_max_entries,
     )
     return Response(status_code=202)
 

@@ -35,12 +35,12 @@ def _audience(node: Node, request: Request) -> tuple[Environment, Callable[[Flag
     key = credential(request.headers.get("authorization")) or request.headers.get("x-api-key")
     if not key:
         raise OfrepError(401, "UNAUTHORIZED", "no credential")
-    node.keys.rebuild(node.sync.environments, node.sync.env_generation)
+    keys = node.state.keys
     for kind, audience in (("sdk", _everything), ("mobile", for_mobile)):
-        env = node.keys.find(kind, key)
+        env = keys.find(kind, key)
         if env is not None:
             return env, audience
-    env = node.keys.by_client_id(key)
+    env = keys.by_client_id(key)
     if env is not None:
         if env.secure_mode:  # OFREP has no place for the secure-mode hash: refuse, never skip the check
             raise OfrepError(403, "FORBIDDEN", "secure mode is on: the client-side ID cannot evaluate through OFREP")

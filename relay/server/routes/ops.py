@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay.runtime.gcpolicy import policy as gc_policy
+from relay.runtime.gcpolicy import GCPolicy
 from relay.server.node import Node, node_of
 
 
@@ -26,20 +26,20 @@ async def readyz(request: Request) -> Response:
     """Ready once every environment has been loaded. A node that lost Redis, or whose Redis lost
     data, still serves its last rulesets, so it stays ready (taking every node out of a load
     balancer at once would be the outage); the body names those environments for alerting."""
-    sync = node_of(request).sync
-    ready = sync.loaded.is_set() and all(rs.ready for rs in sync.rulesets.values())
+    state = node_of(request).state
+    ready = state.ready()
     body = {
         "ready": ready,
-        "redis_connected": sync.connected,
-        "stale": sorted(env for env, rs in sync.rulesets.items() if rs.stale_since is not None),
-        "diverged": sorted(env for env, rs in sync.rulesets.items() if rs.diverged),
+        "redis_connected": state.connected,
+        "stale": sorted(env for env, rs in state.rulesets.items() if rs.stale_since is not None),
+        "diverged": sorted(env for env, rs in state.rulesets.items() if rs.diverged),
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def status(request: Request) -> Response:
     node = node_of(request)
-    out = node.sync.status()
+    out = node.state.status()
     for env, info in out["environments"].items():
         client, contexts = node.client_streams.count(env)
         info["connections"] = {
@@ -89,7 +89,7 @@ class _Collector:
         diverged = GaugeMetricFamily(
             "relay_redis_diverged", "1 while Redis lacks data this node serves (see relay env accept)", labels=["env"]
         )
-        for env, rs in node.sync.rulesets.items():
+        for env, rs in node.state.rulesets.items():
             for kind in ("all", "flags"):
                 conns.add_metric([env, kind], node.hub.count(env, kind))
             version.add_metric([env], rs.version)
@@ -105,7 +105,7 @@ class _Collector:
         yield CounterMetricFamily(
             "relay_slow_clients_dropped", "Streams dropped for falling behind", value=node.hub.dropped
         )
-        yield CounterMetricFamily("relay_resyncs", "Full reloads of an environment", value=node.sync.resyncs)
+        yield CounterMetricFamily("relay_resyncs", "Full reloads of an environment", value=node.state.resyncs)
         yield GaugeMetricFamily("relay_streams_open", "Open stream connections of every kind", value=node.gate.open)
         yield CounterMetricFamily(
             "relay_streams_refused", "Stream requests refused (503) at the connection cap", value=node.gate.refused
@@ -114,12 +114,12 @@ class _Collector:
             "relay_streams_expired", "Streams ended at their maximum lifetime", value=node.gate.expired
         )
         yield GaugeMetricFamily(
-            "relay_redis_connected", "1 while the subscriber is connected", value=int(node.sync.connected)
+            "relay_redis_connected", "1 while the subscriber is connected", value=int(node.state.connected)
         )
-        yield from _gc_metrics()
+        yield from _gc_metrics(node.gate.gc_policy)
 
 
-def _gc_metrics() -> Iterator[Metric]:
+def _gc_metrics(gc_policy: GCPolicy) -> Iterator[Metric]:
     """The cyclic GC's pauses (every one blocks the node) and relay.runtime.gcpolicy's freezes."""
     count = CounterMetricFamily("relay_gc_collections", "Cyclic GC collections", labels=["generation"])
     total = CounterMetricFamily("relay_gc_pause_seconds", "Time the node spent in cyclic GC", labels=["generation"])
