@@ -68,11 +68,9 @@ class Evaluation:
     variation: int | None
     reason: Reason
     prerequisites: tuple[str, ...] = ()
-    # Where relay.wire.clientside keeps this result's evalx JSON (without and with reasons) once made:
-    # unset (AttributeError) until then, and not part of the value. Sound because a non-error
-    # result object belongs to one flag object, whose fields the JSON also shows.
-    encoded: bytes = field(init=False, repr=False, compare=False)
-    encoded_with_reasons: bytes = field(init=False, repr=False, compare=False)
+    # A slot for an encoder above the core to cache what it makes of this result (unset until it
+    # does; not part of the value). The core never reads or writes it.
+    memo: object = field(init=False, repr=False, compare=False)
 
     @property
     def in_experiment(self) -> bool:

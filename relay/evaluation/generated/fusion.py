@@ -1,4 +1,4 @@
-"""Many flags as one generated function: what an all-flags evaluation (`evalx`, OFREP bulk,
+"""Many flags as one generated function: what an all-flags evaluation (client-side bodies, OFREP bulk,
 client-side streams) runs once its plan is warm.
 
 Each flag is already one generated function (relay.evaluation.generated.codegen). An all-flags
