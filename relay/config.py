@@ -54,8 +54,8 @@ class Settings:
     stream_retry_after: int = 5  # seconds suggested to clients refused for the cap (jittered up to 2×)
     response_cache_entries: int = 10_000  # recent evalx bodies kept per node (0: no cache)
     # All-flags calls (evalx, OFREP bulk, client streams) a ruleset serves before its flags are
-    # fused, 64 at a time, into one generated function each (relay.evaluation.fusion; ~1.8 KB of
-    # code per flag and audience). -1: never.
+    # fused, 64 at a time, into one generated function each (relay.evaluation.generated.fusion;
+    # ~1.8 KB of code per flag and audience). -1: never.
     fuse_after: int = FUSE_AFTER
     # Sync: how often a node double-checks each environment's data version (catches lost pub/sub).
     version_check_interval: float = 5.0

@@ -55,17 +55,6 @@ ONLY_IN = {
 # is private to it and touched only in server/uvicorn/.
 UVICORN_PUBLIC = {"uvicorn"}
 UVICORN_HOME = "server/uvicorn/"
-# Cycles still to be broken (the evaluation core's, worked around with a function-level import);
-# each entry is removed when its cycle is, and a new cycle fails the test.
-KNOWN_CYCLES = {
-    "relay.evaluation.evaluator -> relay.evaluation.fusion -> relay.evaluation.clauses -> relay.evaluation.evaluator",
-    "relay.evaluation.evaluator -> relay.evaluation.fusion -> relay.evaluation.clauses -> relay.evaluation.model"
-    " -> relay.evaluation.evaluator",
-    "relay.evaluation.evaluator -> relay.evaluation.fusion -> relay.evaluation.codegen -> relay.evaluation.evaluator",
-    "relay.evaluation.evaluator -> relay.evaluation.fusion -> relay.evaluation.evaluator",
-    "relay.evaluation -> relay.evaluation.compile -> relay.evaluation",
-    "relay.evaluation -> relay.evaluation.segments -> relay.evaluation",
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -152,8 +141,7 @@ def test_no_import_cycle() -> None:
     for m in sorted(graph):
         if m not in state:
             visit(m)
-    found = {" -> ".join(c) for c in cycles}
-    assert not found - KNOWN_CYCLES, "import cycles:\n" + "\n".join(sorted(found - KNOWN_CYCLES))
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(" -> ".join(c) for c in cycles))
 
 
 def _relative(path: Path) -> str:

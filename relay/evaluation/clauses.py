@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from relay.evaluation.attrref import AttrRef, lookup
 from relay.evaluation.context import DEFAULT_KIND, Context
-from relay.evaluation.model import ClauseFn, MalformedFlag
+from relay.evaluation.model import ClauseFn, EvalStateLike, MalformedFlag
 from relay.evaluation.operators import Test, compile_operator, string_set
-
-if TYPE_CHECKING:
-    from relay.evaluation.evaluator import EvalState
 
 LONG_SCALE = float(0xFFFFFFFFFFFFFFF)  # 15 hex digits' maximum (also in codegen's inline rollouts)
 
@@ -60,7 +57,7 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
     kind = context_kind or DEFAULT_KIND
     if ref.error is not None:
 
-        def malformed(ctx: Context, state: EvalState) -> bool:
+        def malformed(ctx: Context, state: EvalStateLike) -> bool:
             # The SDK only notices a bad reference once it has a context of the clause's kind.
             if kind in ctx.by_kind:
                 raise MalformedFlag(ref.error)
@@ -70,7 +67,7 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
     first, rest = ref.components[0], ref.components[1:]
     if rest:
 
-        def match_path(ctx: Context, state: EvalState) -> bool:
+        def match_path(ctx: Context, state: EvalStateLike) -> bool:
             single = ctx.by_kind.get(kind)
             if single is None:
                 return False
@@ -87,7 +84,7 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
     strings = string_set(op, values)
     if strings is not None:
         # The commonest clause of all, `in` on string values, with the test inlined.
-        def match_strings(ctx: Context, state: EvalState) -> bool:
+        def match_strings(ctx: Context, state: EvalStateLike) -> bool:
             single = ctx.by_kind.get(kind)
             if single is None:
                 return False
@@ -101,7 +98,7 @@ def _compile_clause(ref: AttrRef, context_kind: str | None, op: str, values: lis
 
     # The common case, a top-level attribute, without the path walk. (The body of attribute_verdict is
     # repeated here, and inlined again by codegen: one call less on the hottest path.)
-    def match(ctx: Context, state: EvalState) -> bool:
+    def match(ctx: Context, state: EvalStateLike) -> bool:
         single = ctx.by_kind.get(kind)
         if single is None:
             return False
@@ -132,7 +129,7 @@ def attribute_verdict(value: Any, test: Test, negate: bool) -> bool:
 
 
 def _kind_clause(test: Test, negate: bool) -> ClauseFn:
-    def match(ctx: Context, state: EvalState) -> bool:
+    def match(ctx: Context, state: EvalStateLike) -> bool:
         for single in ctx.singles:
             if test(single.kind):
                 return not negate
@@ -144,7 +141,7 @@ def _kind_clause(test: Test, negate: bool) -> ClauseFn:
 def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
     keys = tuple(v for v in values if isinstance(v, str))
 
-    def match(ctx: Context, state: EvalState) -> bool:
+    def match(ctx: Context, state: EvalStateLike) -> bool:
         segments = state.segments
         memo = state.memo
         for key in keys:
@@ -162,7 +159,7 @@ def _segment_clause(values: list[Any], negate: bool) -> ClauseFn:
                 return not negate
         return negate
 
-    match.segment_keys = keys  # type: ignore[attr-defined]  # (relay.evaluation.fusion needs to know)
+    match.segment_keys = keys  # type: ignore[attr-defined]  # (relay.evaluation.generated.fusion needs to know)
     return match
 
 
@@ -217,6 +214,6 @@ def compile_bucket(
         # digest is cheaper than slicing its first 8 bytes).
         return (int.from_bytes(h.digest(), "big") >> 100) / LONG_SCALE
 
-    if components is None:  # by key: what relay.evaluation.codegen writes out inline
+    if components is None:  # by key: what relay.evaluation.generated.codegen writes out inline
         bucket.by_key = (kind, prefix_hash)  # type: ignore[attr-defined]
     return bucket

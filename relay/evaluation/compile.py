@@ -12,10 +12,10 @@ import re
 from typing import Any
 
 from relay.errors import ValidationError
-from relay.evaluation import attrref
+from relay.evaluation.attrref import AttrRef, for_bucket_by, for_clause
 from relay.evaluation.clauses import compile_bucket, compile_clause
-from relay.evaluation.codegen import compile_flag
 from relay.evaluation.context import kind_error
+from relay.evaluation.generated.codegen import compile_flag
 from relay.evaluation.model import (
     BROKEN,
     ClauseFn,
@@ -62,7 +62,7 @@ class Builder:
             if problem:
                 r.fail(name, problem)
 
-    def check_ref(self, r: Reader, name: str, ref: attrref.AttrRef | None) -> None:
+    def check_ref(self, r: Reader, name: str, ref: AttrRef | None) -> None:
         if self.strict and ref is not None and ref.error is not None:
             r.fail(name, f'invalid attribute reference "{ref.raw}": {ref.error}')
 
@@ -74,7 +74,7 @@ class Builder:
         attribute = "" if lenient_attr else r.req_str("attribute")
         values = r.req_list("values")
         negate = r.opt_bool("negate")
-        ref = attrref.for_clause(attribute, context_kind)
+        ref = for_clause(attribute, context_kind)
         self.check_kind(r, "contextKind", context_kind)
         if self.strict:
             if op not in OPERATORS:
@@ -131,7 +131,7 @@ class Builder:
         seed = r.opt_int("seed")
         weighted = r.objects("variations", required=True)
         self.check_kind(r, "contextKind", context_kind)
-        bucket_by = None if experiment else attrref.for_bucket_by(bucket_by_raw, context_kind)
+        bucket_by = None if experiment else for_bucket_by(bucket_by_raw, context_kind)
         self.check_ref(r, "bucketBy", bucket_by)
         canonical = {**parent, "rollout": {**r.data, "variations": [w.data for w in weighted]}}
         if not weighted:
@@ -170,7 +170,7 @@ class Builder:
             return last_tracked if exp else last_plain  # past the last bucket: the last one wins
 
         by_key = getattr(bucket, "by_key", None)
-        if by_key is not None:  # for relay.evaluation.codegen, which writes this roll out inline
+        if by_key is not None:  # for relay.evaluation.generated.codegen, which writes this roll out inline
             roll.inline = (*by_key, thresholds, plain, tracked, experiment)  # type: ignore[attr-defined]
         return roll, canonical
 

@@ -8,29 +8,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 
-from relay.evaluation.context import DEFAULT_KIND, Context
-from relay.evaluation.fusion import FusedRun, Step, fuse
+from relay.evaluation.context import Context
+from relay.evaluation.generated.fusion import FusedRun, Step, fuse
 from relay.evaluation.model import (
     FLAG_NOT_FOUND,
-    MALFORMED,
     USER_NOT_SPECIFIED,
     Evaluation,
     Flag,
     FlagBody,
     MalformedFlag,
-    Prerequisite,
     Segment,
-    malformed,
 )
+from relay.evaluation.prerequisites import aborted
+from relay.evaluation.state import NO_STATE, EvalState
 
-# relay has no Big Segment store, which LaunchDarkly's SDKs report as this status.
-BIG_SEGMENTS_NOT_CONFIGURED = "NOT_CONFIGURED"
-
-
-# Plans are cut into runs of this many flags, each fused into one function (relay.evaluation.fusion)
-# once the plan is warm: a change recompiles only the runs holding changed flags. Measured: 64 flags
-# compile in 14-35 ms; 128 share more (0.9x the time per call) but take 36-55 ms; 16 take 4-14 ms
-# but 1.2-1.3x the time per call (docs/benchmarks.md).
+# Plans are cut into runs of this many flags, each fused into one function
+# (relay.evaluation.generated.fusion) once the plan is warm: a change recompiles only the runs
+# holding changed flags. Measured: 64 flags compile in 14-35 ms; 128 share more (0.9x the time per
+# call) but take 36-55 ms; 16 take 4-14 ms but 1.2-1.3x the time per call (docs/benchmarks.md).
 FUSE_CHUNK = 64
 # All-flags calls a plan serves through the step loop before its runs are fused, one run per call
 # after that: an audience asked once (or a ruleset changing constantly) never pays for compiling.
@@ -134,7 +129,7 @@ class Snapshot:
         if len(self._fused) > 2 * live_runs + 16:  # runs of replaced flags: drop them all
             self._fused.clear()
         try:
-            fn = fuse(steps, _aborted, _NO_STATE)
+            fn = fuse(steps)
         except Exception:  # (a Python compiler limit, say) the step loop serves this run, as before
             fn = partial(_run_steps, steps)
         self._fused[_run_key(steps)] = (steps, fn)
@@ -157,7 +152,8 @@ class Snapshot:
                 self._fuse_one(plan)
         memo: dict[Segment, bool] = {}  # segment membership is the same for every flag
         done: dict[str, Evaluation] = {}  # prerequisites' results, the same for every flag too
-        state = EvalState(self, "", memo, done)  # one state, reset per flag, rather than one each
+        # One state, reset per flag, rather than one each.
+        state = EvalState(self.flags, self.segments, "", memo, done)
         out: dict[str, Evaluation] = {}
         for steps, fn in plan.runs:
             if fn is not None:
@@ -170,7 +166,7 @@ class Snapshot:
 def _run_steps(
     steps: list[Step], context: Context, state: EvalState, out: dict[str, Evaluation], done: dict[str, Evaluation]
 ) -> None:
-    """Evaluate `steps` one flag function at a time (what relay.evaluation.fusion writes out)."""
+    """Evaluate `steps` one flag function at a time: what a fused run writes out as one function."""
     for key, body, needs_state, named in steps:
         if named and (known := done.get(key)) is not None:  # reached already as a prerequisite
             out[key] = known
@@ -181,11 +177,11 @@ def _run_steps(
             state.big_segments_status = None
             step = state
         else:
-            step = _NO_STATE
+            step = NO_STATE
         try:
             result = body.run(context, step)
         except MalformedFlag:
-            out[key] = _aborted(body, step)  # not kept in `done`: a retry fails the same way
+            out[key] = aborted(body, step)  # not kept in `done`: a retry fails the same way
             continue
         if step.big_segments_status is not None:  # not kept either: the retry sets the status
             result = result.with_big_segments_status(step.big_segments_status)
@@ -194,162 +190,20 @@ def _run_steps(
         out[key] = result
 
 
-class EvalState:
-    """Per-evaluation bookkeeping: cycle stacks and the Big Segments status."""
-
-    __slots__ = (
-        "big_segments_status",
-        "done",
-        "flags",
-        "memo",
-        "original_key",
-        "prereq_stack",
-        "prereqs_seen",
-        "segment_stack",
-        "segments",
-    )
-
-    def __init__(
-        self,
-        snapshot: Snapshot,
-        original_key: str,
-        memo: dict[Segment, bool] | None = None,
-        done: dict[str, Evaluation] | None = None,
-    ) -> None:
-        self.memo = memo
-        # Results of flags already evaluated (without error) for this context: a prerequisite's
-        # result does not depend on who asks, so an all-flags call evaluates each flag once.
-        self.done = done
-        self.flags = snapshot.flags
-        self.segments = snapshot.segments
-        self.original_key = original_key
-        self.prereq_stack: list[str] = []
-        self.segment_stack: list[str] = []
-        self.big_segments_status: str | None = None
-        self.prereqs_seen = 0  # how many of the top-level flag's prerequisites were looked at
-
-    def segment_matches(self, segment: Segment, ctx: Context) -> bool:
-        if segment.key in self.segment_stack:
-            raise MalformedFlag(f'segment "{segment.key}" refers to itself')
-        if segment.deleted:
-            return False
-        if segment.unbounded:
-            if segment.generation is None or segment.unbounded_context_kind not in ctx.by_kind:
-                if segment.generation is None:
-                    self.big_segments_status = BIG_SEGMENTS_NOT_CONFIGURED
-                return False
-            # No membership store: fall through to the rules, without the include/exclude lists.
-            self.big_segments_status = BIG_SEGMENTS_NOT_CONFIGURED
-            return self._segment_rules_match(segment, ctx)
-        check = segment.check
-        if check is not None:
-            # A segment without nested segments is a pure function of the context: remember it
-            # for the rest of this context's flags.
-            if self.memo is None:
-                return check(ctx, self)
-            hit = self.memo.get(segment)
-            if hit is None:
-                hit = self.memo[segment] = check(ctx, self)
-            return hit
-        return self._lists_or_rules(segment, ctx)
-
-    def _lists_or_rules(self, segment: Segment, ctx: Context) -> bool:
-        user = ctx.by_kind.get(DEFAULT_KIND)
-        if user is not None and user.key in segment.included:
-            return True
-        for kind, keys in segment.included_contexts:
-            single = ctx.by_kind.get(kind)
-            if single is not None and single.key in keys:
-                return True
-        if user is not None and user.key in segment.excluded:
-            return False
-        for kind, keys in segment.excluded_contexts:
-            single = ctx.by_kind.get(kind)
-            if single is not None and single.key in keys:
-                return False
-        return self._segment_rules_match(segment, ctx)
-
-    def _segment_rules_match(self, segment: Segment, ctx: Context) -> bool:
-        if not segment.rules:
-            return False
-        if not segment.segment_keys:  # no nested segments, so no cycle can pass through here
-            return _any_rule_matches(segment, ctx, self)
-        self.segment_stack.append(segment.key)
-        try:
-            return _any_rule_matches(segment, ctx, self)
-        finally:
-            self.segment_stack.pop()
-
-
-def _any_rule_matches(segment: Segment, ctx: Context, state: EvalState) -> bool:
-    for rule in segment.rules:
-        for clause in rule.clauses:
-            if not clause(ctx, state):
-                break
-        else:
-            if rule.bucket is None or rule.bucket(ctx) < rule.weight / 100000.0:  # type: ignore[operator]
-                return True
-    return False
-
-
-_NO_STATE = EvalState(Snapshot({}, {}), "")
-
-
 def evaluate(flag: Flag, context: Context, snapshot: Snapshot, memo: dict[Segment, bool] | None = None) -> Evaluation:
     """Evaluate one flag for one valid context (`memo`: segment memberships already known)."""
     # Flags that reference no other item need no bookkeeping; their clauses never read the state.
     body = flag.body
-    return _run(body, context, EvalState(snapshot, flag.key, memo) if body.needs_state else _NO_STATE)
+    return _run(
+        body, context, EvalState(snapshot.flags, snapshot.segments, flag.key, memo) if body.needs_state else NO_STATE
+    )
 
 
 def _run(body: FlagBody, context: Context, state: EvalState) -> Evaluation:
     try:
         result = body.run(context, state)
     except MalformedFlag:
-        return _aborted(body, state)
+        return aborted(body, state)
     if state.big_segments_status is not None:
         return result.with_big_segments_status(state.big_segments_status)
     return result
-
-
-def _aborted(body: FlagBody, state: EvalState) -> Evaluation:
-    """MALFORMED_FLAG for an evaluation LaunchDarkly aborts, listing the prerequisites it saw."""
-    state.prereq_stack.clear()  # a reused state must start the next flag empty
-    state.segment_stack.clear()
-    seen = state.prereqs_seen
-    return malformed(tuple(p.key for p in body.prerequisites[:seen])) if seen else MALFORMED
-
-
-def check_prerequisites(
-    flag_key: str, prerequisites: tuple[Prerequisite, ...], ctx: Context, state: EvalState
-) -> Evaluation | None:
-    """The first failed prerequisite's result, or None (called from each flag's generated code)."""
-    nested = flag_key != state.original_key
-    if nested:
-        state.prereq_stack.append(flag_key)
-    try:
-        for prereq in prerequisites:
-            if prereq.key == state.original_key or prereq.key in state.prereq_stack:
-                raise MalformedFlag(f'prerequisite "{prereq.key}" makes a cycle')
-            if not nested:
-                state.prereqs_seen += 1
-            prereq_flag = state.flags.get(prereq.key)
-            if prereq_flag is None or prereq_flag.deleted:
-                return prereq.failed
-            # Evaluated already for this context without aborting: the same result here (a
-            # prerequisite's result does not depend on who asks; see docs/evaluation-api.md).
-            done = state.done
-            result = None if done is None else done.get(prereq.key)
-            if result is None:
-                result = prereq_flag.body.run(ctx, state)
-                if done is not None and state.big_segments_status is None:
-                    # Kept for the flags after this one; not when it consulted a Big Segment (the
-                    # status is the top-level flag's to report) or aborted (it raised, so never here).
-                    done[prereq.key] = result
-            # An off prerequisite fails whatever its off variation is.
-            if not prereq_flag.on or result.variation != prereq.variation:
-                return prereq.failed
-        return None
-    finally:
-        if nested:
-            state.prereq_stack.pop()

@@ -7,16 +7,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from relay.errors import ValidationError
-from relay.evaluation import attrref
+from relay.evaluation.attrref import for_bucket_by
 from relay.evaluation.clauses import compile_bucket
-from relay.evaluation.codegen import compile_segment
 from relay.evaluation.compile import Builder, parse_flag, parse_header
-from relay.evaluation.model import Flag, Segment, SegmentRule
+from relay.evaluation.generated.codegen import compile_segment
+from relay.evaluation.model import EvalStateLike, Flag, Segment, SegmentRule
 from relay.evaluation.reader import Reader, TrustedReader, check_depth, json_type
 
 if TYPE_CHECKING:
     from relay.evaluation.context import Context
-    from relay.evaluation.evaluator import EvalState
 
 
 def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -59,7 +58,7 @@ def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
         fns, clauses_canon = b.clauses(rule)
         rollout_kind = rule.opt_str("rolloutContextKind")
         b.check_kind(rule, "rolloutContextKind", rollout_kind)
-        bucket_by = attrref.for_bucket_by(rule.opt_str("bucketBy"), rollout_kind)
+        bucket_by = for_bucket_by(rule.opt_str("bucketBy"), rollout_kind)
         b.check_ref(rule, "bucketBy", bucket_by)
         weight = rule.opt_int("weight")
         if strict and weight is not None and not 0 <= weight <= 100000:
@@ -118,7 +117,7 @@ def _compile_on_first_use(segment: Segment) -> None:
 
     owner = weakref.ref(segment)  # not the segment itself: stub and segment would be a reference cycle
 
-    def first(ctx: Context, state: EvalState) -> bool:
+    def first(ctx: Context, state: EvalStateLike) -> bool:
         s = owner()
         assert s is not None  # whoever calls its check holds the segment
         check = compile_segment(s.key, s.included, s.included_contexts, s.excluded, s.excluded_contexts, s.rules)

@@ -1,4 +1,4 @@
-"""Fused all-flags runs (relay.evaluation.fusion) against the step loop, on cases the differential
+"""Fused all-flags runs (relay.evaluation.generated.fusion) against the step loop, on cases the differential
 suite's random data rarely puts together: a shared segment verdict next to a Big Segments status
 or an abort, prerequisites reused from earlier in the call, and runs reused across changes."""
 

@@ -1,17 +1,17 @@
-"""Many flags as one generated function: what an all-flags evaluation (`evalx`, OFREP bulk,
+"""Many flags as one generated function: what an all-flags evaluation (client-side bodies, OFREP bulk,
 client-side streams) runs once its plan is warm.
 
-Each flag is already one generated function (relay.evaluation.codegen). An all-flags call still
-paid, per flag, a loop step, a call, the state bookkeeping and a dict store; and the same clause
-(one compiled object, shared by identical clauses across flags) was tested again in every flag
-that has it. Here a run of flags becomes straight-line code: each flag's statements in a
-`while True` block whose `return`s become `r = ...; break`, the loop's bookkeeping written out
+Each flag is already one generated function (relay.evaluation.generated.codegen). An all-flags
+call still paid, per flag, a loop step, a call, the state bookkeeping and a dict store; and the
+same clause (one compiled object, shared by identical clauses across flags) was tested again in
+every flag that has it. Here a run of flags becomes straight-line code: each flag's statements in
+a `while True` block whose `return`s become `r = ...; break`, the loop's bookkeeping written out
 only where a flag needs it, and the verdict of each clause tested at more than one site kept in a
 local the first time a flag tests it (a clause tested once stays inline, as in the flag's own code:
 as a call at every site, a run of distinct clauses was slower than the step loop). The semantics
 are the step loop's (`evaluator._run_steps`) exactly: same results, same prerequisite reuse, same
-MALFORMED_FLAG handling and Big Segments status; tests/evaluation/test_differential.py checks both against
-LaunchDarkly's SDK and against each other.
+MALFORMED_FLAG handling and Big Segments status; tests/evaluation/test_differential.py checks both
+against LaunchDarkly's SDK and against each other.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from relay.evaluation.clauses import attribute_verdict
-from relay.evaluation.codegen import FUSED_PROLOGUE, SharedClauses, flag_lines, is_segment_clause
+from relay.evaluation.generated.codegen import FUSED_PROLOGUE, SharedClauses, flag_lines, is_segment_clause
 from relay.evaluation.model import Evaluation, FlagBody, MalformedFlag
+from relay.evaluation.prerequisites import aborted
+from relay.evaluation.state import NO_STATE
 
 if TYPE_CHECKING:
     from relay.evaluation.context import Context
-    from relay.evaluation.evaluator import EvalState
+    from relay.evaluation.state import EvalState
 
 # One flag in an all-flags evaluation: key, compiled body, whether it needs an EvalState, and
 # whether another flag names it as a prerequisite (so its result is kept for reuse).
@@ -37,17 +39,10 @@ FusedRun = Callable[["Context", "EvalState", dict[str, Evaluation], dict[str, Ev
 _RETURN = re.compile(r"^(\s*)return (.*)$")
 
 
-def fuse(
-    steps: Sequence[Step],
-    aborted: Callable[[FlagBody, EvalState], Evaluation],
-    no_state: EvalState,
-    name: str = "<flags>",
-) -> FusedRun:
-    """One function evaluating `steps` in order, as the step loop does (`aborted` and `no_state`
-    are the evaluator's: what a MALFORMED_FLAG result is made by, and the state of flags that
-    reach no other item)."""
+def fuse(steps: Sequence[Step], name: str = "<flags>") -> FusedRun:
+    """One function evaluating `steps` in order, as the step loop does."""
     env: dict[str, Any] = {"_verdict": attribute_verdict, "_Malformed": MalformedFlag, "_aborted": aborted}
-    env["_NO_STATE"] = no_state
+    env["_NO_STATE"] = NO_STATE
     cse = SharedClauses(
         clauses for _, body, _, _ in steps if (parts := getattr(body.run, "parts", None)) for clauses, _ in parts.rules
     )

@@ -29,6 +29,7 @@ from relay.evaluation.model import (
     SegmentCheck,
     SegmentRule,
 )
+from relay.evaluation.prerequisites import check_prerequisites
 
 
 def _inline(spec: tuple[Any, ...], name: str, env: dict[str, Any]) -> str:
@@ -56,7 +57,7 @@ def _inline(spec: tuple[Any, ...], name: str, env: dict[str, Any]) -> str:
 @dataclass(frozen=True, slots=True)
 class FlagParts:
     """What a flag's generated code is made from, kept on its function (`run.parts`) so that
-    relay.evaluation.fusion can write many flags into one function."""
+    relay.evaluation.generated.fusion can write many flags into one function."""
 
     key: str
     on: bool
@@ -103,8 +104,8 @@ def flag_lines(parts: FlagParts, p: str, env: dict[str, Any], cse: SharedClauses
     """The statements of a flag's evaluation, each `return`ing its result, over `ctx`, `state` and
     `bk` (the context's kinds, bound once by the caller). Every name put in `env` starts with `p`.
 
-    With `cse` (the run's SharedClauses), the code is for a fused run (relay.evaluation.fusion), whose
-    prologue (`FUSED_PROLOGUE`) binds the user context's key once, and which has `done` (results
+    With `cse` (the run's SharedClauses), the code is for a fused run (relay.evaluation.generated.fusion),
+    whose prologue (`FUSED_PROLOGUE`) binds the user context's key once, and which has `done` (results
     of flags evaluated already in this call): clauses are shared through locals (`_conjunction`),
     and prerequisites whose results are all in `done` are checked inline."""
     if not parts.on:
@@ -145,9 +146,6 @@ FUSED_PROLOGUE = [
 
 
 def _prerequisite_lines(parts: FlagParts, p: str, env: dict[str, Any], fused: bool) -> list[str]:
-    # Imported here: the evaluator imports this module's callers.
-    from relay.evaluation.evaluator import check_prerequisites
-
     env |= {"_prereqs": check_prerequisites, f"{p}_pq": parts.prerequisites, f"{p}_key": parts.key}
     call = [f"    _f = _prereqs({p}_key, {p}_pq, ctx, state)", "    if _f is not None:", "        return _f"]
     if not fused:
@@ -182,7 +180,8 @@ def _conjunction(
     generated function: its verdict is kept in a local (None: not yet). Identical clauses are one
     compiled object (clauses.compile_clause), so this shares them across flags. A verdict
     depends on the context alone; the one thing a clause can also do is record a Big Segments
-    status (a segment match), after which relay.evaluation.fusion forgets shared segment verdicts.
+    status (a segment match), after which the fused run (relay.evaluation.generated.fusion)
+    forgets shared segment verdicts.
     (A clause that raises MalformedFlag leaves its local unset, and raises again where reused.)"""
     terms = []
     for j, clause in enumerate(clauses):
@@ -221,7 +220,7 @@ def compile_segment(
 ) -> SegmentCheck:
     """Membership of a segment that names no other segment, as one function, in LaunchDarkly's
     order: included keys, included contexts, excluded keys, excluded contexts, the rules (a
-    weighted rule also needs the context's bucket under its weight). What
+    weighted rule also needs the context's bucket under its weight). What relay.evaluation.state's
     EvalState._lists_or_rules and _any_rule_matches do, without a call per step."""
     env: dict[str, Any] = {"_verdict": attribute_verdict}
     lines = ["    bk = ctx.by_kind"]
