@@ -1,0 +1,1 @@
+"""Experiment results: statistics over per-variation exposure and metric counts (stats.py)."""
