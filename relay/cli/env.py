@@ -9,7 +9,7 @@ import click
 
 from relay.access.sealing import Sealer, sealer_for
 from relay.cli.common import actor_option, comment_option, echo_json, fail, json_option, parse_duration, run, settings
-from relay.cli.show import confirmer, dry_run_option, yes_option
+from relay.cli.show import confirmer, env_dry_run_option, yes_option
 from relay.errors import ValidationError
 from relay.store.plan import EnvironmentPlan
 from relay.store.storage import Storage
@@ -94,7 +94,7 @@ def list_(as_json: bool) -> None:
 @click.option(
     "--grace", default="1h", show_default=True, help="How long the old key keeps working (e.g. 0s, 15m, 1h, 7d)."
 )
-@dry_run_option
+@env_dry_run_option
 @actor_option
 @comment_option
 @json_option
@@ -153,7 +153,7 @@ def secure_mode(key: str, state: str, sdk_key_stdin: bool, actor: str, comment: 
     help="Also when Redis shows no sign of lost data for KEY (Redis restored from an older RDB/AOF backup "
     "looks whole: check that a node's /readyz lists KEY as diverged).",
 )
-@dry_run_option
+@env_dry_run_option
 @actor_option
 @comment_option
 def accept(key: str, force: bool, dry_run: bool, actor: str, comment: str) -> None:
@@ -183,14 +183,15 @@ def accept(key: str, force: bool, dry_run: bool, actor: str, comment: str) -> No
 @env_group.command("delete")
 @click.argument("key")
 @yes_option
-@dry_run_option
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted, and delete nothing.")
 @actor_option
 @comment_option
 @json_option
 def delete(key: str, yes: bool, dry_run: bool, actor: str, comment: str, as_json: bool) -> None:
-    """Delete an environment: its keys stop working, its flags, segments and events are removed,
-    and every node drops it. Asks first on a terminal; else needs --yes. The audit log stays
-    readable (relay audit --env KEY) and records the deletion."""
+    """Delete an environment: its record (so its SDK, mobile and client-side keys), flags, segments
+    and events are removed, and the deletion is announced to every node, which drops it and ends
+    its streams. Asks first on a terminal; else needs --yes. Its audit log stays readable
+    (relay audit --env KEY) and records the deletion."""
 
     def question(plan: EnvironmentPlan) -> str:
         return (

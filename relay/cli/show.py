@@ -15,6 +15,7 @@ from relay.wire import codec
 dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Show what would change and what would be deleted, and write nothing."
 )
+env_dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done, and do nothing.")
 yes_option = click.option(
     "--yes", is_flag=True, help="Go ahead without asking before deleting (needed when stdin is not a terminal)."
 )

@@ -17,7 +17,7 @@ from relay.cli import main
 from relay.errors import ConflictError, ValidationError
 from relay.store.plan import confirmed
 from relay.wire import codec
-from tests.integration.helpers import new_env, run_async, simple_flag, storage_for
+from tests.integration.helpers import new_env, run_async, simple_flag
 from tests.integration.redis_server import RedisServer
 from tests.integration.test_bad_writes import dump
 
@@ -78,10 +78,11 @@ def test_every_cli_write_has_a_dry_run_that_shows_the_diff_and_writes_nothing(ur
     created = write_json(tmp_path / "n.json", simple_flag("new-one"))
     doc = write_json(tmp_path / "doc.json", {"flags": {"checkout": simple_flag("checkout", on=False)}})
     cases: list[tuple[list[str], list[str]]] = [
-        (["flags", "set", changed], ["would update flag checkout (version 1 -> 2)", '    description: (absent) -> "paused"',
-                                    "    on: true -> false"]),
+        (["flags", "set", changed], ["would update flag checkout (version 1 -> 2)",
+                                     '    description: (absent) -> "paused"', "    on: true -> false"]),
         (["flags", "set", created], ["would create flag new-one (version 1)"]),
-        (["flags", "toggle", "checkout", "--off"], ["would update flag checkout (version 1 -> 2)", "    on: true -> false"]),
+        (["flags", "toggle", "checkout", "--off"], ["would update flag checkout (version 1 -> 2)",
+                                                    "    on: true -> false"]),
         (["flags", "delete", "search"], ["would delete flag search (version 1)"]),
         (["segments", "delete", "beta"], ["would delete segment beta (version 1)"]),
         (["flags", "import", doc, "--replace"], ["would update flag checkout (version 1 -> 2)",
@@ -122,7 +123,7 @@ def test_a_dry_run_returns_the_plan_with_before_and_after(url: str, tmp_path: Pa
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
-        ({"flagz": {"checkout": simple_flag("checkout")}}, 'error: flagz: unknown top-level key: a document has only'),
+        ({"flagz": {"checkout": simple_flag("checkout")}}, "error: flagz: unknown top-level key: a document has only"),
         ({"flags": {}, "segmnets": {}}, "error: segmnets: unknown top-level key"),
         ({}, 'error: document: has neither "flags" nor "segments"'),
     ],
@@ -138,7 +139,7 @@ def test_import_refuses_a_top_level_other_than_flags_and_segments(
 
     async def through_the_write_path() -> None:
         admin, _ = await new_env(url, env="other")
-        with pytest.raises(ValidationError, match="unknown top-level key|neither"):
+        with pytest.raises(ValidationError, match=r"unknown top-level key|neither"):
             await admin.import_items("prod", doc, replace_all=True, confirm=confirmed)
 
     run_async(through_the_write_path())
@@ -152,7 +153,8 @@ def test_replace_that_deletes_needs_yes_off_a_terminal(url: str, tmp_path: Path)
     assert "pass --yes" in refused.output and "would delete 2 items (flag search, segment beta)" in refused.output
     assert dump(url) == before
     done = relay(["flags", "import", doc, "--replace", "--yes"], url)
-    assert done.exit_code == 0 and "imported 2 items (1 flags) into prod: 0 created, 0 updated, 2 deleted" in done.output
+    assert done.exit_code == 0
+    assert "imported 2 items (1 flags) into prod: 0 created, 0 updated, 2 deleted" in done.output
     assert json.loads(relay(["flags", "list", "--json"], url).output).keys() == {"checkout"}
 
 

@@ -81,7 +81,7 @@ def test_import_is_all_or_nothing_and_names_the_bad_item(redis_server: RedisServ
         assert len(await admin.list_items("prod", "flag")) == 1000
         # --replace deletes what the document no longer has, once that is confirmed
         small = {"flags": {"flag-1": simple_flag("flag-1")}}
-        with pytest.raises(ValidationError, match="would delete 999 items .* not confirmed; nothing written"):
+        with pytest.raises(ValidationError, match=r"would delete 999 items .* not confirmed; nothing written"):
             await admin.import_items("prod", small, replace_all=True)
         assert len(await admin.list_items("prod", "flag")) == 1000
         await admin.import_items("prod", small, replace_all=True, confirm=confirmed)
