@@ -78,10 +78,10 @@ def echo_import_result(result: WriteResult, env: str, as_json: bool) -> None:
         return
     flags = sum(1 for c in written if c.kind == "flag")
     if result.dry_run:
+        click.echo("dry run: nothing written")
         for change in written:
             echo_change(change)
-        click.echo(f"dry run: would import {len(written)} items ({flags} flags) into {env}: {counts(result)}")
-        click.echo("nothing written")
+        click.echo(f"would import {len(written)} items ({flags} flags) into {env}: {counts(result)}")
     else:
         click.echo(f"imported {len(written)} items ({flags} flags) into {env}: {counts(result)}")
 

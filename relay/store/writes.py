@@ -48,14 +48,12 @@ def _change_of(write: ItemWrite, raw: bytes | None) -> ItemChange:
     before = codec.loads(raw) if raw is not None else None
     after = codec.loads(write.item_json)
     if write.action == "delete":
-        action = "deleted"
-    elif not _is_live(raw):
-        action = "created"
-    elif same_content(before, after):  # type: ignore[arg-type]
+        return ItemChange(write.kind, write.key, "deleted", before, after)
+    if before is None or before.get("deleted"):
+        return ItemChange(write.kind, write.key, "created", before, after)
+    if same_content(before, after):
         return ItemChange(write.kind, write.key, "unchanged", before, before)  # stays as it is
-    else:
-        action = "updated"
-    return ItemChange(write.kind, write.key, action, before, after)
+    return ItemChange(write.kind, write.key, "updated", before, after)
 
 
 class Admin(EnvironmentWrites):
@@ -129,16 +127,17 @@ class Admin(EnvironmentWrites):
                 raise ConflictError(f'{kind} "{key}" is at version {current}, not {expected_version}; nothing written')
             planned = change(raw)
             if planned is None:  # already as asked (a toggle to the state it is in)
-                current = codec.loads(raw) if raw else None
+                stored = codec.loads(raw) if raw else None
                 return WriteResult(
-                    [current] if current else [], [], [ItemChange(kind, key, "unchanged", current, current)], dry_run
+                    [stored] if stored else [], [], [ItemChange(kind, key, "unchanged", stored, stored)], dry_run
                 )
             data, action = planned
             write = self._prepare(kind, key, data, raw, action)
             item_change = _change_of(write, raw)
-            if dry_run or item_change.action == "unchanged":
-                stored = [item_change.before] if item_change.action == "unchanged" and not dry_run else []
-                return WriteResult(stored, [], [item_change], dry_run)  # type: ignore[list-item]
+            if item_change.action == "unchanged" and item_change.before is not None:
+                return WriteResult([] if dry_run else [item_change.before], [], [item_change], dry_run)
+            if dry_run:
+                return WriteResult([], [], [item_change], dry_run)
             try:
                 return await self._write(env, [write], comment, [item_change])
             except ConflictError:
