@@ -1,14 +1,17 @@
-"""`relay env`: create, list and rotate the keys of environments; secure mode."""
+"""`relay env`: create, list, delete environments and rotate their keys; secure mode; accept."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 import click
 
 from relay.access.sealing import Sealer, sealer_for
 from relay.cli.common import actor_option, comment_option, echo_json, fail, json_option, parse_duration, run, settings
+from relay.cli.show import confirmer, env_dry_run_option, yes_option
 from relay.errors import ValidationError
+from relay.store.plan import EnvironmentPlan
 from relay.store.storage import Storage
 from relay.store.writes import WritePath
 
@@ -91,14 +94,24 @@ def list_(as_json: bool) -> None:
 @click.option(
     "--grace", default="1h", show_default=True, help="How long the old key keeps working (e.g. 0s, 15m, 1h, 7d)."
 )
+@env_dry_run_option
 @actor_option
 @comment_option
 @json_option
-def rotate_key(key: str, kind: str | None, grace: str, actor: str, comment: str, as_json: bool) -> None:
+def rotate_key(key: str, kind: str | None, grace: str, dry_run: bool, actor: str, comment: str, as_json: bool) -> None:
     """Issue a new SDK or mobile key; the old one keeps working for the grace period."""
     if kind is None:
         raise click.UsageError("say which key: --sdk or --mobile")
     grace_seconds = parse_duration(grace)
+    if dry_run:
+        ends = run(lambda storage: WritePath(storage, actor=actor).rotation_plan(key, kind, grace_seconds))
+        if as_json:
+            echo_json({"key": key, "dry_run": True, "kind": kind, "current_keys_expire": ends[1:]})
+            return
+        click.echo(f"dry run: nothing written. A new {kind} key for {key}; its {len(ends) - 1} current key(s):")
+        for end in ends[1:]:
+            click.echo(f"    would stop working at {_when(end)}")
+        return
     sealer = _sealer()
     new_key = run(
         lambda storage: WritePath(storage, actor=actor, sealer=sealer).rotate_key(key, kind, grace_seconds, comment)
@@ -134,14 +147,75 @@ def secure_mode(key: str, state: str, sdk_key_stdin: bool, actor: str, comment: 
 
 @env_group.command("accept")
 @click.argument("key")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also when Redis shows no sign of lost data for KEY (Redis restored from an older RDB/AOF backup "
+    "looks whole: check that a node's /readyz lists KEY as diverged).",
+)
+@env_dry_run_option
 @actor_option
 @comment_option
-def accept(key: str, actor: str, comment: str) -> None:
+def accept(key: str, force: bool, dry_run: bool, actor: str, comment: str) -> None:
     """Make every node serve Redis's data for KEY as it is now.
 
     After Redis lost data (restarted empty, or restored from an older backup) nodes keep serving
     their newer rulesets and raise an alarm (/readyz "diverged", relay_redis_diverged). Restore or
     re-import the data, then run this: nodes take it, and their SDKs reconnect to a fresh copy.
+    Refused, unless --force, when Redis shows no sign of having lost KEY's data: on a healthy
+    environment it would only make every SDK reconnect.
     """
-    version = run(lambda storage: WritePath(storage, actor=actor).accept_redis_data(key, comment))
-    click.echo(f"{key}: nodes now take Redis's data (data version {version}); their streams reconnect")
+    plan = run(
+        lambda storage: WritePath(storage, actor=actor).accept_redis_data(
+            key, force=force, dry_run=dry_run, comment=comment
+        )
+    )
+    why = f" ({plan.lost_data})" if plan.lost_data else " (forced)"
+    if dry_run:
+        click.echo(
+            f"dry run: nothing done. {key}: nodes would take Redis's data as it is{why}: {plan.flags} flags, "
+            f"{plan.segments} segments, data version {plan.data_version}; their streams would reconnect"
+        )
+    else:
+        click.echo(f"{key}: nodes now take Redis's data (data version {plan.data_version}); their streams reconnect")
+
+
+@env_group.command("delete")
+@click.argument("key")
+@yes_option
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted, and delete nothing.")
+@actor_option
+@comment_option
+@json_option
+def delete(key: str, yes: bool, dry_run: bool, actor: str, comment: str, as_json: bool) -> None:
+    """Delete an environment: its record (so its SDK, mobile and client-side keys), flags, segments
+    and events are removed, and the deletion is announced to every node, which drops it and ends
+    its streams. Asks first on a terminal; else needs --yes. Its audit log stays readable
+    (relay audit --env KEY) and records the deletion."""
+
+    def question(plan: EnvironmentPlan) -> str:
+        return (
+            f'Delete environment "{key}" with {plan.flags} flags and {plan.segments} segments? '
+            "Its SDK, mobile and client-side keys stop working"
+        )
+
+    plan = run(
+        lambda storage: WritePath(storage, actor=actor).delete_environment(
+            key, confirm=confirmer(yes, question), dry_run=dry_run, comment=comment
+        )
+    )
+    if as_json:
+        echo_json(plan.to_dict())
+    elif dry_run:
+        click.echo(
+            f"dry run: nothing deleted. Would delete environment {key} with {plan.flags} flags and "
+            f"{plan.segments} segments (data version {plan.data_version}), removing: {', '.join(plan.keys)}"
+        )
+    else:
+        click.echo(f"deleted environment {key} with {plan.flags} flags and {plan.segments} segments")
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,4 +1,4 @@
-"""`relay eval` and `relay validate`: the evaluator on files, with no server or Redis."""
+"""`relay eval` and `relay validate`: the evaluator and the write path's checks on files, with no server or Redis."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
+from relay.cli.common import settings
 from relay.errors import ValidationError
 from relay.evaluation import Snapshot, parse_context, parse_items
+from relay.store.checks import MAX_REPORTED, check_document
 from relay.wire import codec
 
 DEMO = "demo"
@@ -76,10 +78,20 @@ def eval_command(source: str, context_json: str, flag_keys: tuple[str, ...], as_
 @click.command("validate")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def validate_command(path: str) -> None:
-    """Check a flags file ({"flags", "segments"}) without writing anything."""
+    """Check a flags file ({"flags", "segments"}) as `relay flags import` would, writing nothing:
+    its top level, then every item with every check the import runs. Lists every error (the
+    first 100), and exits 2 if there is any."""
     try:
-        flags, segments = parse_items(codec.loads(Path(path).read_bytes(), what=path), default_version=1)
+        doc = codec.loads(Path(path).read_bytes(), what=path)
     except ValidationError as e:
         _fail(str(e))
         return
-    click.echo(f"ok: {len(flags)} flags, {len(segments)} segments")
+    items, errors = check_document(doc, max_item_bytes=settings().max_item_bytes)
+    if errors:
+        for error in errors[:MAX_REPORTED]:
+            click.echo(f"error: {error}", err=True)
+        if len(errors) > MAX_REPORTED:
+            click.echo(f"… and {len(errors) - MAX_REPORTED} more", err=True)
+        _fail(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {path}; it would not import")
+        return
+    click.echo(f"ok: {len(items['flag'])} flags, {len(items['segment'])} segments")

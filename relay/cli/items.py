@@ -9,10 +9,26 @@ from typing import Any
 import click
 
 from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, settings
+from relay.cli.show import (
+    confirmer,
+    dry_run_option,
+    echo_import_result,
+    echo_item_result,
+    show_deletions,
+    yes_option,
+)
 from relay.errors import ValidationError
+from relay.store.plan import WriteResult
 from relay.store.storage import Storage
-from relay.store.writes import WritePath, WriteResult
+from relay.store.writes import WritePath
 from relay.wire import codec
+
+expect_version_option = click.option(
+    "--expect-version",
+    type=int,
+    metavar="N",
+    help="Fail, writing nothing, unless the stored version is N (0: must not exist; a deleted item counts as absent).",
+)
 
 
 def _read_json(source: str) -> Any:
@@ -28,16 +44,6 @@ def _read_json(source: str) -> Any:
 
 def _writer(storage: Storage, actor: str) -> WritePath:
     return WritePath(storage, actor=actor, max_item_bytes=settings().max_item_bytes)
-
-
-def _report(result: WriteResult, verb: str, as_json: bool) -> None:
-    if as_json:
-        echo_json({"items": result.items, "data_versions": result.data_versions})
-    elif not result.data_versions:
-        click.echo("unchanged: nothing written")
-    else:
-        for item in result.items:
-            click.echo(f"{verb} {item['key']} (version {item['version']}, data version {result.data_versions[-1]})")
 
 
 def _summary(item: dict[str, Any], kind: str) -> str:
@@ -74,40 +80,49 @@ def _item_commands(kind: str) -> click.Group:
     def get(key: str, env: str, as_json: bool) -> None:
         echo_json(run(lambda storage: WritePath(storage, actor="").get_item(env, kind, key)))
 
-    @group.command("set", help=f"Create or replace a {kind} from a JSON file (or - for stdin).")
+    @group.command(
+        "set",
+        help=f"Create or replace a {kind} from a JSON file (or - for stdin). "
+        f"Identical to the stored {kind} (but for its version): nothing is written.",
+    )
     @click.argument("source", metavar="FILE")
     @click.option("--key", help="The key, when the JSON has none.")
-    @click.option("--expect-version", type=int, help="Fail unless the stored version is this (0: must not exist).")
+    @expect_version_option
+    @dry_run_option
     @env_option
     @actor_option
     @comment_option
     @json_option
     def set_(
-        source: str, key: str | None, expect_version: int | None, env: str, actor: str, comment: str, as_json: bool
-    ) -> None:
+        source: str, key: str | None, expect_version: int | None, dry_run: bool, env: str, actor: str, comment: str,
+        as_json: bool,
+    ) -> None:  # fmt: skip
         data = _read_json(source)
 
         async def go(storage: Storage) -> WriteResult:
             return await _writer(storage, actor).put_item(
-                env, kind, data, key=key, expected_version=expect_version, comment=comment
+                env, kind, data, key=key, expected_version=expect_version, comment=comment, dry_run=dry_run
             )
 
-        _report(run(go), "wrote", as_json)
+        echo_item_result(run(go), "wrote", as_json)
 
     @group.command("delete", help=f"Delete a {kind} (a versioned tombstone stays behind).")
     @click.argument("key")
-    @click.option("--expect-version", type=int, help="Fail unless the stored version is this.")
+    @expect_version_option
+    @dry_run_option
     @env_option
     @actor_option
     @comment_option
     @json_option
-    def delete(key: str, expect_version: int | None, env: str, actor: str, comment: str, as_json: bool) -> None:
+    def delete(
+        key: str, expect_version: int | None, dry_run: bool, env: str, actor: str, comment: str, as_json: bool
+    ) -> None:
         result = run(
             lambda storage: _writer(storage, actor).delete_item(
-                env, kind, key, expected_version=expect_version, comment=comment
+                env, kind, key, expected_version=expect_version, comment=comment, dry_run=dry_run
             )
         )
-        _report(result, "deleted", as_json)
+        echo_item_result(result, "deleted", as_json)
 
     return group
 
@@ -119,37 +134,54 @@ segments_group = _item_commands("segment")
 @flags_group.command("toggle")
 @click.argument("key")
 @click.option("--on/--off", "on", required=True, help="Targeting on, or off (serve the off variation to everyone).")
-@click.option("--expect-version", type=int, help="Fail unless the stored version is this.")
+@expect_version_option
+@dry_run_option
 @env_option
 @actor_option
 @comment_option
 @json_option
-def toggle(key: str, on: bool, expect_version: int | None, env: str, actor: str, comment: str, as_json: bool) -> None:
+def toggle(
+    key: str, on: bool, expect_version: int | None, dry_run: bool, env: str, actor: str, comment: str, as_json: bool
+) -> None:
     """The kill switch: turn a flag's targeting on or off."""
     result = run(
-        lambda storage: _writer(storage, actor).toggle(env, key, on, expected_version=expect_version, comment=comment)
+        lambda storage: _writer(storage, actor).toggle(
+            env, key, on, expected_version=expect_version, comment=comment, dry_run=dry_run
+        )
     )
-    _report(result, "turned " + ("on" if on else "off"), as_json)
+    echo_item_result(result, "turned " + ("on" if on else "off"), as_json)
 
 
 @flags_group.command("import")
 @click.argument("source", metavar="FILE")
-@click.option("--replace", "replace_all", is_flag=True, help="Also delete flags and segments missing from FILE.")
+@click.option(
+    "--replace",
+    "replace_all",
+    is_flag=True,
+    help="Also delete flags and segments missing from FILE (asks first on a terminal; else needs --yes).",
+)
+@yes_option
+@dry_run_option
 @env_option
 @actor_option
 @comment_option
 @json_option
-def import_(source: str, replace_all: bool, env: str, actor: str, comment: str, as_json: bool) -> None:
-    """Import LaunchDarkly's {"flags": {...}, "segments": {...}} format: all or nothing."""
+def import_(
+    source: str, replace_all: bool, yes: bool, dry_run: bool, env: str, actor: str, comment: str, as_json: bool
+) -> None:
+    """Import LaunchDarkly's {"flags": {...}, "segments": {...}} format: all or nothing.
+
+    A top level with any key other than "flags" and "segments", or with neither, is refused.
+    Items identical to the stored ones (but for their version) are left as they are.
+    """
     doc = _read_json(source)
+    confirm = confirmer(yes, lambda plan: f"Delete these {len(plan.deletions)} items from {env}?", show=show_deletions)
     result = run(
-        lambda storage: _writer(storage, actor).import_items(env, doc, replace_all=replace_all, comment=comment)
+        lambda storage: _writer(storage, actor).import_items(
+            env, doc, replace_all=replace_all, confirm=confirm, dry_run=dry_run, comment=comment
+        )
     )
-    if as_json:
-        echo_json({"written": len(result.items), "data_versions": result.data_versions})
-    else:
-        flags = sum(1 for i in result.items if "variations" in i or i.get("deleted"))
-        click.echo(f"imported {len(result.items)} items ({flags} flags) into {env}")
+    echo_import_result(result, env, as_json)
 
 
 @flags_group.command("export")

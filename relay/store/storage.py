@@ -3,9 +3,13 @@
 The only module that imports `redis`. Layout (prefix P, default "relay"; environment E):
 
     P:environments            hash    E -> environment JSON (secret keys only as hashes)
-    P:environments:changes    channel an environment JSON whenever one is created or changed
+    P:environments:changes    channel an environment JSON whenever one is created or changed;
+                                      {"key": E, "deleted": true} when one is deleted
     P:E:flags, P:E:segments   hash    item key -> item JSON (deletes leave a versioned tombstone)
     P:E:version               string  the environment's data version, +1 on every change
+    P:E:epoch                 string  the epoch of its data, new on each `relay env accept`
+    P:E:history               string  when its unbroken history in Redis began (creation, or the
+                                      last accept): gone after Redis lost the environment's data
     P:E:changes               channel {"version", "kind", "key", "item"} for every change
     P:E:audit                 stream  who / what / when / before / after, capped
     P:E:events                stream  analytics events from SDKs, capped
@@ -81,6 +85,28 @@ return 1
 """
 
 
+# A new environment: its record and its history mark together, announced to every node.
+_CREATE_ENV = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('PUBLISH', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+# Delete an environment, if its record is still the one the caller read: the record, its data
+# keys (KEYS[4..]), then audit and announce. The audit stream stays, so the deletion can be read.
+_DELETE_ENV = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'version', '', 'time', ARGV[7], 'actor', ARGV[5],
+  'action', 'env-delete', 'kind', 'environment', 'key', ARGV[1], 'comment', ARGV[6], 'before', '', 'after', '')
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class ItemWrite:
     kind: str  # "flag" or "segment"
@@ -141,6 +167,8 @@ class Storage:
         self._write = client.register_script(_WRITE)
         self._events = client.register_script(_EVENTS)
         self._replace_env = client.register_script(_REPLACE_ENV)
+        self._create_env = client.register_script(_CREATE_ENV)
+        self._delete_env = client.register_script(_DELETE_ENV)
 
     # keys ---------------------------------------------------------------------------------------
     def key(self, env: str, name: str) -> str:
@@ -241,12 +269,38 @@ class Storage:
             raise ConflictError(f'"{key}" changed meanwhile: it is now at version {current}')
         return [int(v) for v in result[1:]]
 
-    async def create_environment(self, env: str, doc: bytes) -> bool:
-        """Store a new environment; False if it already exists."""
-        created = await self.client.hsetnx(self.environments_key, env, doc)
-        if created:
-            await self.client.publish(self.environments_channel, doc)
-        return bool(created)
+    async def create_environment(self, env: str, doc: bytes, *, now_ms: int = 0) -> bool:
+        """Store a new environment and its history mark; False if it already exists."""
+        keys = [self.environments_key, self.environments_channel, self.key(env, "history")]
+        return bool(await self._create_env(keys=keys, args=[env, doc, now_ms]))
+
+    async def delete_environment(
+        self, env: str, seen: bytes, announcement: bytes, *, actor: str, comment: str, now_ms: int
+    ) -> bool:
+        """Delete an environment's record and data keys, audit it, announce it; False (nothing
+        done) if its record is no longer `seen`."""
+        keys = [self.environments_key, self.environments_channel, self.key(env, "audit")]
+        keys += self.environment_data_keys(env)
+        args = [env, seen, announcement, self.audit_max, actor, comment, now_ms]
+        return bool(await self._delete_env(keys=keys, args=args))
+
+    def environment_data_keys(self, env: str) -> tuple[str, ...]:
+        """The keys an environment's deletion removes (its audit stream stays; the events stream's
+        per-payload dedup keys expire within the hour)."""
+        return tuple(self.key(env, name) for name in ("flags", "segments", "version", "epoch", "history", "events"))
+
+    async def mark_history(self, env: str, now_ms: int) -> None:
+        await self.client.set(self.key(env, "history"), now_ms)
+
+    async def history_mark(self, env: str) -> bytes | None:
+        return await self.client.get(self.key(env, "history"))  # type: ignore[no-any-return]
+
+    async def first_audit_entry(self, env: str) -> dict[str, str] | None:
+        entries = await self.client.xrange(self.key(env, "audit"), count=1)
+        return {k.decode(): v.decode() for k, v in entries[0][1].items()} if entries else None
+
+    async def audit_exists(self, env: str) -> bool:
+        return bool(await self.client.exists(self.key(env, "audit")))
 
     async def replace_environment(self, env: str, seen: bytes, doc: bytes) -> None:
         """Compare-and-set an environment's document; ConflictError if it changed meanwhile."""

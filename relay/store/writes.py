@@ -1,43 +1,37 @@
-"""The write path (the CLI now, an admin API later): validate, then write through one Redis script.
+"""The write path (the CLI and the admin API): validate, then write through one Redis script.
 
 Nothing here touches a node's in-memory ruleset: every change reaches every node the same way,
 through Redis pub/sub. relay owns item versions: each write stores the current version + 1.
+
+Every write plans first (relay/store/plan.py): per item, created, updated, deleted or unchanged,
+with before and after. An item identical to the stored one apart from `version` is not written
+(no new version, no audit entry, no message); a dry run returns the plan and writes nothing.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
-from relay.access.environments import (
-    Credential,
-    Environment,
-    check_env_key,
-    hash_key,
-    new_client_side_id,
-    new_mobile_key,
-    new_sdk_key,
-)
-from relay.access.sealing import Sealer, SealError, aad
+from relay.access.sealing import Sealer
 from relay.config import Settings
 from relay.errors import ConflictError, NotFoundError, ValidationError
-from relay.evaluation import parse_flag, parse_items, parse_segment
+from relay.evaluation import parse_flag, parse_segment
+from relay.store.checks import check_size, checked_items
+from relay.store.envwrites import EnvironmentWrites
+from relay.store.plan import Confirm, ItemChange, WriteResult, same_content
 from relay.store.storage import ItemWrite, Storage
 from relay.wire import codec
+
+__all__ = ["KINDS", "WritePath", "WriteResult"]
 
 KINDS = ("flag", "segment")
 _PARSERS: dict[str, Callable[..., Any]] = {"flag": parse_flag, "segment": parse_segment}
 _RETRIES = 10
 _MAX_ITEM_BYTES = Settings().max_item_bytes  # the setting's default, for writers built without settings
 
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    items: list[dict[str, Any]]  # what was stored, canonical JSON
-    data_versions: list[int]
+Change = Callable[[bytes | None], tuple[dict[str, Any], str] | None]
 
 
 def _version_of(raw: bytes | None) -> int:
@@ -48,10 +42,27 @@ def _is_live(raw: bytes | None) -> bool:
     return raw is not None and not codec.loads(raw).get("deleted", False)
 
 
-class WritePath:
-    """Every change to environments and their items, on behalf of `actor` (named in the audit log).
+def _expected(raw: bytes | None, expected_version: int) -> bool:
+    """`--expect-version N`: the stored version is N; 0 ("must not exist") also takes a tombstone."""
+    return expected_version == max(_version_of(raw), 0) or (expected_version == 0 and not _is_live(raw))
 
-    `max_item_bytes` is Settings.max_item_bytes where the caller has settings (the CLI)."""
+
+def _change_of(write: ItemWrite, raw: bytes | None) -> ItemChange:
+    before = codec.loads(raw) if raw is not None else None
+    after = codec.loads(write.item_json)
+    if write.action == "delete":
+        return ItemChange(write.kind, write.key, "deleted", before, after)
+    if before is None or before.get("deleted"):
+        return ItemChange(write.kind, write.key, "created", before, after)
+    if same_content(before, after):
+        return ItemChange(write.kind, write.key, "unchanged", before, before)  # stays as it is
+    return ItemChange(write.kind, write.key, "updated", before, after)
+
+
+class WritePath(EnvironmentWrites):
+    """Every change to environments (EnvironmentWrites) and their items, on behalf of `actor`
+    (named in the audit log). `max_item_bytes` is Settings.max_item_bytes where the caller has
+    settings (the CLI)."""
 
     def __init__(
         self,
@@ -62,111 +73,8 @@ class WritePath:
         sealer: Sealer | None = None,
         max_item_bytes: int = _MAX_ITEM_BYTES,
     ) -> None:
-        self.storage = storage
-        self.actor = actor
-        self.clock = clock
-        self.sealer = sealer  # with one, SDK keys are also stored sealed, so secure mode can use them
+        super().__init__(storage, actor=actor, clock=clock, sealer=sealer)
         self.max_item_bytes = max_item_bytes
-
-    def _seal(self, env_key: str, sdk_key: str) -> str | None:
-        return self.sealer.seal(sdk_key, aad(env_key, hash_key(sdk_key))) if self.sealer else None
-
-    def _no_secret_key(self, what: str) -> ValidationError:
-        return ValidationError("secret_key", f"{what} needs the secret key that seals SDK keys: set RELAY_SECRET_KEY")
-
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
-    # environments -------------------------------------------------------------------------------
-    async def environment(self, env: str) -> Environment:
-        raw = await self.storage.environment(env)
-        if raw is None:
-            known = sorted(await self.storage.environments())
-            raise NotFoundError(f'unknown environment "{env}" (known: {", ".join(known) or "none"})')
-        return Environment.from_dict(codec.loads(raw))
-
-    async def list_environments(self) -> list[Environment]:
-        raw = await self.storage.environments()
-        return [Environment.from_dict(codec.loads(v)) for _, v in sorted(raw.items())]
-
-    async def create_environment(
-        self, key: str, name: str | None = None, *, secure_mode: bool = False
-    ) -> tuple[Environment, dict[str, str]]:
-        """A new environment and its keys; the secret keys exist in plain text only in the return value."""
-        check_env_key(key)
-        if secure_mode and self.sealer is None:
-            raise self._no_secret_key("secure mode")
-        sdk_key, mobile_key = new_sdk_key(), new_mobile_key()
-        env = Environment(
-            key=key,
-            name=name or key,
-            created_ms=self._now_ms(),
-            client_side_id=new_client_side_id(),
-            sdk_keys=(Credential(hash_key(sdk_key), sealed=self._seal(key, sdk_key)),),
-            mobile_keys=(Credential(hash_key(mobile_key)),),
-            secure_mode=secure_mode,
-        )
-        if not await self.storage.create_environment(key, codec.dumps(env.to_dict())):
-            raise ConflictError(f'environment "{key}" already exists')
-        await self.storage.audit_environment(
-            key, actor=self.actor, action="env-create", comment="", now_ms=env.created_ms
-        )
-        secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
-        return env, secrets
-
-    async def rotate_key(self, env_key: str, kind: str, grace_seconds: float, comment: str = "") -> str:
-        """A new SDK ("sdk") or mobile ("mobile") key; the old one works for `grace_seconds` more."""
-        raw = await self.storage.environment(env_key)
-        env = await self.environment(env_key)
-        if kind == "sdk" and env.secure_mode and self.sealer is None:
-            raise self._no_secret_key(f'"{env_key}" is in secure mode: rotating its SDK key')
-        new_key = new_sdk_key() if kind == "sdk" else new_mobile_key()
-        now = self._now_ms()
-        sealed = self._seal(env_key, new_key) if kind == "sdk" else None
-        rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000), sealed)
-        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(rotated.to_dict()))
-        await self.storage.audit_environment(
-            env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
-        )
-        return new_key
-
-    async def set_secure_mode(self, env_key: str, on: bool, *, sdk_key: str | None = None, comment: str = "") -> None:
-        """Turn secure mode on or off. On needs the current SDK key sealed under this secret key: sealed
-        when the key was made, or now from `sdk_key` (checked against the stored hash)."""
-        raw = await self.storage.environment(env_key)
-        env = await self.environment(env_key)
-        now = self._now_ms()
-        creds = env.sdk_keys
-        if on:
-            if self.sealer is None:
-                raise self._no_secret_key("secure mode")
-            if sdk_key is not None:
-                if not env.accepts("sdk", sdk_key, now):
-                    raise ValidationError("sdk_key", f'not a live SDK key of "{env_key}"')
-                digest = hash_key(sdk_key)
-                creds = tuple(replace(c, sealed=self._seal(env_key, sdk_key)) if c.hash == digest else c for c in creds)
-            primary = next((c for c in creds if c.expires_ms is None), None)
-            if primary is None or not self._opens(env_key, primary):
-                raise ValidationError(
-                    "sdk_key",
-                    f'the current SDK key of "{env_key}" is not sealed under this secret key; give it with '
-                    "--sdk-key-stdin, or rotate it (relay env rotate-key --sdk) with RELAY_SECRET_KEY set",
-                )
-        updated = replace(env, sdk_keys=creds, secure_mode=on)
-        if updated == env:
-            return
-        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(updated.to_dict()))
-        await self.storage.audit_environment(
-            env_key, actor=self.actor, action=f"secure-mode-{'on' if on else 'off'}", comment=comment, now_ms=now
-        )
-
-    def _opens(self, env_key: str, cred: Credential) -> bool:
-        if self.sealer is None or cred.sealed is None:
-            return False
-        try:
-            return hash_key(self.sealer.open(cred.sealed, aad(env_key, cred.hash))) == cred.hash
-        except SealError:
-            return False
 
     # reads --------------------------------------------------------------------------------------
     async def list_items(self, env: str, kind: str) -> dict[str, dict[str, Any]]:
@@ -188,7 +96,9 @@ class WritePath:
     async def audit(
         self, env: str, *, key: str | None = None, since_ms: int | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        await self.environment(env)
+        """Newest first. A deleted environment's audit stream stays readable."""
+        if not await self.storage.audit_exists(env):
+            await self.environment(env)
         entries = await self.storage.audit(env, since_ms=since_ms, count=limit if key is None else 100_000)
         if key is not None:
             entries = [e for e in entries if e.get("key") == key][:limit]
@@ -212,36 +122,38 @@ class WritePath:
         return ItemWrite(kind, key, seen, item_json, action, raw or b"", tail)
 
     def _check_size(self, kind: str, key: str, item_json: bytes) -> None:
-        if len(item_json) > self.max_item_bytes:
-            raise ValidationError(
-                f"{kind}s.{key}", f"{len(item_json):,} bytes as JSON, over max_item_bytes ({self.max_item_bytes:,})"
-            )
+        error = check_size(kind, key, item_json, self.max_item_bytes)
+        if error is not None:
+            raise error
 
-    async def _write(self, env: str, writes: list[ItemWrite], comment: str) -> WriteResult:
+    async def _write(self, env: str, writes: list[ItemWrite], comment: str, changes: list[ItemChange]) -> WriteResult:
         versions = await self.storage.write(env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms())
-        return WriteResult([codec.loads(w.item_json) for w in writes], versions)
+        return WriteResult([codec.loads(w.item_json) for w in writes], versions, changes)
 
     async def _single(
-        self,
-        env: str,
-        kind: str,
-        key: str,
-        change: Callable[[bytes | None], tuple[dict[str, Any], str] | None],
-        expected_version: int | None,
-        comment: str,
+        self, env: str, kind: str, key: str, change: Change, expected_version: int | None, comment: str, dry_run: bool
     ) -> WriteResult:
         await self.environment(env)
         for _ in range(_RETRIES):
             raw = (await self.storage.items(env, kind, [key]))[key]
-            current = max(_version_of(raw), 0)
-            if expected_version is not None and expected_version != current:
+            if expected_version is not None and not _expected(raw, expected_version):
+                current = max(_version_of(raw), 0)
                 raise ConflictError(f'{kind} "{key}" is at version {current}, not {expected_version}; nothing written')
             planned = change(raw)
-            if planned is None:
-                return WriteResult([codec.loads(raw)] if raw else [], [])
+            if planned is None:  # already as asked (a toggle to the state it is in)
+                stored = codec.loads(raw) if raw else None
+                return WriteResult(
+                    [stored] if stored else [], [], [ItemChange(kind, key, "unchanged", stored, stored)], dry_run
+                )
             data, action = planned
+            write = self._prepare(kind, key, data, raw, action)
+            item_change = _change_of(write, raw)
+            if item_change.action == "unchanged" and item_change.before is not None:
+                return WriteResult([] if dry_run else [item_change.before], [], [item_change], dry_run)
+            if dry_run:
+                return WriteResult([], [], [item_change], dry_run)
             try:
-                return await self._write(env, [self._prepare(kind, key, data, raw, action)], comment)
+                return await self._write(env, [write], comment, [item_change])
             except ConflictError:
                 if expected_version is not None:
                     raise
@@ -249,9 +161,10 @@ class WritePath:
 
     async def put_item(
         self, env: str, kind: str, data: Any, *, key: str | None = None, expected_version: int | None = None,
-        comment: str = "",
+        comment: str = "", dry_run: bool = False,
     ) -> WriteResult:  # fmt: skip
-        """Create or replace a flag or segment (validated strictly first)."""
+        """Create or replace a flag or segment (validated strictly first). Identical to the stored
+        item but for its version: nothing is written, and the one change says "unchanged"."""
         if not isinstance(data, dict):
             raise ValidationError(kind, "expected a JSON object")
         key = key or data.get("key")
@@ -264,11 +177,12 @@ class WritePath:
         # Validate before reading anything, so bad input fails fast with its path.
         parsed = _PARSERS[kind]({**data, "key": key, "version": 1}, path=f"{kind}s.{key}", strict=True)
         self._check_size(kind, key, codec.dumps(parsed.data))
-        return await self._single(env, kind, key, lambda raw: (data, "set"), expected_version, comment)
+        return await self._single(env, kind, key, lambda raw: (data, "set"), expected_version, comment, dry_run)
 
     async def toggle(
-        self, env: str, key: str, on: bool, *, expected_version: int | None = None, comment: str = ""
-    ) -> WriteResult:
+        self, env: str, key: str, on: bool, *, expected_version: int | None = None, comment: str = "",
+        dry_run: bool = False,
+    ) -> WriteResult:  # fmt: skip
         """The kill switch: turn targeting on or off (no write if it already is)."""
 
         def change(raw: bytes | None) -> tuple[dict[str, Any], str] | None:
@@ -277,52 +191,66 @@ class WritePath:
             current = codec.loads(raw)  # type: ignore[arg-type]
             return None if current.get("on") is on else ({**current, "on": on}, "toggle")
 
-        return await self._single(env, "flag", key, change, expected_version, comment)
+        return await self._single(env, "flag", key, change, expected_version, comment, dry_run)
 
     async def delete_item(
-        self, env: str, kind: str, key: str, *, expected_version: int | None = None, comment: str = ""
-    ) -> WriteResult:
+        self, env: str, kind: str, key: str, *, expected_version: int | None = None, comment: str = "",
+        dry_run: bool = False,
+    ) -> WriteResult:  # fmt: skip
         def change(raw: bytes | None) -> tuple[dict[str, Any], str]:
             if not _is_live(raw):
                 raise NotFoundError(f'no {kind} "{key}" in environment "{env}"')
             return {}, "delete"
 
-        return await self._single(env, kind, key, change, expected_version, comment)
+        return await self._single(env, kind, key, change, expected_version, comment, dry_run)
 
-    async def import_items(self, env: str, doc: Any, *, replace_all: bool = False, comment: str = "") -> WriteResult:
-        """All or nothing: every item is validated before anything is written, then one atomic write.
-        With `replace_all`, items missing from the document are deleted."""
-        flags, segments = parse_items(doc, strict=True, default_version=1)
-        items = {"flag": {k: f.data for k, f in flags.items()}, "segment": {k: s.data for k, s in segments.items()}}
+    async def import_items(
+        self, env: str, doc: Any, *, replace_all: bool = False, confirm: Confirm | None = None,
+        dry_run: bool = False, comment: str = "",
+    ) -> WriteResult:  # fmt: skip
+        """All or nothing: the document's shape and every item are checked (relay/store/checks.py)
+        before anything is written, then one atomic write of the items that differ from Redis's.
+
+        With `replace_all`, live items missing from the document are deleted, but only after
+        `confirm(plan)` says yes (no `confirm`: refused, nothing written). It is asked again if a
+        retry after a concurrent change would delete other items than those it said yes to."""
+        items = checked_items(doc, max_item_bytes=self.max_item_bytes)
         await self.environment(env)
+        agreed: frozenset[tuple[str, str]] | None = None
         for _ in range(_RETRIES):
             writes: list[ItemWrite] = []
+            changes: list[ItemChange] = []
             for kind in KINDS:
                 current = await self.storage.all_items(env, kind)
-                for key, data in items[kind].items():
-                    writes.append(self._prepare(kind, key, data, current.get(key), "import"))
+                planned = [(key, data, "import") for key, data in items[kind].items()]
                 if replace_all:
-                    for key in sorted(set(current) - set(items[kind])):
-                        if _is_live(current[key]):
-                            writes.append(self._prepare(kind, key, {}, current[key], "delete"))
+                    gone = sorted(set(current) - set(items[kind]))
+                    planned += [(key, {}, "delete") for key in gone if _is_live(current[key])]
+                for key, data, action in planned:
+                    write = self._prepare(kind, key, data, current.get(key), action)
+                    changes.append(_change_of(write, current.get(key)))
+                    if changes[-1].action != "unchanged":
+                        writes.append(write)
+            plan = WriteResult([], [], changes, dry_run)
+            if dry_run:
+                return plan
+            deleting = frozenset((c.kind, c.key) for c in plan.deletions)
+            if deleting and deleting != agreed:
+                if confirm is None or not confirm(plan):
+                    raise ValidationError(
+                        "", f"replacing the items of {env} would delete {len(deleting)} items ("
+                        f"{_names(plan.deletions)}), which was not confirmed; nothing written"
+                    )  # fmt: skip
+                agreed = deleting
             if not writes:
-                return WriteResult([], [])
+                return plan
             try:
-                return await self._write(env, writes, comment)
+                return await self._write(env, writes, comment, changes)
             except ConflictError:
                 continue
         raise ConflictError(f"the environment kept changing during the import; gave up after {_RETRIES} tries")
 
-    async def accept_redis_data(self, env: str, comment: str = "") -> int:
-        """After Redis lost data: every node takes Redis's current data for `env` as it is (a new
-        epoch), where nodes otherwise keep serving their newer rulesets. Returns the data version."""
-        epoch = secrets.token_hex(8)
-        version = await self.storage.new_epoch(env, epoch)
-        await self.storage.audit_environment(
-            env,
-            actor=self.actor,
-            action="accept-redis-data",
-            comment=comment or f"epoch {epoch}",
-            now_ms=self._now_ms(),
-        )
-        return version
+
+def _names(changes: list[ItemChange], shown: int = 5) -> str:
+    names = [f"{c.kind} {c.key}" for c in changes[:shown]]
+    return ", ".join(names) + (f" and {len(changes) - shown} more" if len(changes) > shown else "")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from relay.errors import ConflictError, NotFoundError, ValidationError
+from relay.store.plan import confirmed
 from relay.wire import codec
 from tests.integration.helpers import new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
@@ -78,9 +79,12 @@ def test_import_is_all_or_nothing_and_names_the_bad_item(redis_server: RedisServ
         result = await admin.import_items("prod", doc)
         assert len(result.data_versions) == 1000 and result.data_versions[-1] == 1000
         assert len(await admin.list_items("prod", "flag")) == 1000
-        # --replace deletes what the document no longer has
+        # --replace deletes what the document no longer has, once that is confirmed
         small = {"flags": {"flag-1": simple_flag("flag-1")}}
-        await admin.import_items("prod", small, replace_all=True)
+        with pytest.raises(ValidationError, match=r"would delete 999 items .* not confirmed; nothing written"):
+            await admin.import_items("prod", small, replace_all=True)
+        assert len(await admin.list_items("prod", "flag")) == 1000
+        await admin.import_items("prod", small, replace_all=True, confirm=confirmed)
         assert list(await admin.list_items("prod", "flag")) == ["flag-1"]
 
     run_async(scenario())

@@ -14,6 +14,7 @@ from relay.access.environments import Environment
 from relay.access.sealing import Sealer
 from relay.config import Settings
 from relay.errors import ConflictError, NotFoundError, ValidationError
+from relay.store.plan import confirmed
 from relay.store.writes import WritePath
 from relay.wire import codec
 from tests.integration.helpers import run_async, simple_flag, storage_for
@@ -164,7 +165,7 @@ def test_an_import_is_all_or_nothing_and_can_replace_everything(redis_server: Re
             await writer.import_items("prod", bad)
         assert list(await writer.list_items("prod", "flag")) == ["old"]
         doc = {"flags": {"a": simple_flag("a"), "b": simple_flag("b")}, "segments": {"s": {"key": "s"}}}
-        result = await writer.import_items("prod", doc, replace_all=True)
+        result = await writer.import_items("prod", doc, replace_all=True, confirm=confirmed)
         assert result.data_versions == [2, 3, 4, 5]  # one write: contiguous data versions
         assert list(await writer.list_items("prod", "flag")) == ["a", "b"]
         assert list(await writer.list_items("prod", "segment")) == ["s"]
@@ -193,12 +194,14 @@ def test_a_rotated_key_keeps_working_for_its_grace_period(redis_server: RedisSer
 def test_accepting_redis_data_starts_a_new_epoch(redis_server: RedisServer) -> None:
     async def body(writer: WritePath) -> None:
         await writer.put_item("prod", "flag", simple_flag("a"))
-        assert await writer.accept_redis_data("prod", comment="restored from backup") == 1
+        # (Redis shows no lost data here, so the accept is forced: issue 16's rule, tested in
+        # tests/integration/test_safe_operations.py.)
+        assert (await writer.accept_redis_data("prod", force=True, comment="restored from backup")).data_version == 1
         epoch = (await writer.storage.epochs(["prod"]))["prod"]
         assert epoch is not None and len(epoch) == 16
         entry = (await writer.audit("prod", limit=1))[0]
         assert (entry["action"], entry["comment"]) == ("accept-redis-data", "restored from backup")
-        await writer.accept_redis_data("prod")
+        await writer.accept_redis_data("prod", force=True)
         assert (await writer.storage.epochs(["prod"]))["prod"] != epoch
         assert (await writer.audit("prod", limit=1))[0]["comment"].startswith("epoch ")
 

@@ -1,0 +1,229 @@
+"""The write path for environments: create, keys, secure mode, accepting Redis's data, deletion.
+
+`WritePath` (relay/store/writes.py) is this plus the item writes; callers use `WritePath`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from relay.access.environments import (
+    Credential,
+    Environment,
+    check_env_key,
+    hash_key,
+    new_client_side_id,
+    new_mobile_key,
+    new_sdk_key,
+)
+from relay.access.sealing import Sealer, SealError, aad
+from relay.errors import ConflictError, NotFoundError, ValidationError
+from relay.store.plan import Confirm, EnvironmentPlan
+from relay.store.storage import Storage
+from relay.wire import codec
+
+
+class EnvironmentWrites:
+    def __init__(
+        self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None
+    ) -> None:
+        self.storage = storage
+        self.actor = actor
+        self.clock = clock
+        self.sealer = sealer  # with one, SDK keys are also stored sealed, so secure mode can use them
+
+    def _seal(self, env_key: str, sdk_key: str) -> str | None:
+        return self.sealer.seal(sdk_key, aad(env_key, hash_key(sdk_key))) if self.sealer else None
+
+    def _no_secret_key(self, what: str) -> ValidationError:
+        return ValidationError("secret_key", f"{what} needs the secret key that seals SDK keys: set RELAY_SECRET_KEY")
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def environment(self, env: str) -> Environment:
+        raw = await self.storage.environment(env)
+        if raw is None:
+            known = sorted(await self.storage.environments())
+            raise NotFoundError(f'unknown environment "{env}" (known: {", ".join(known) or "none"})')
+        return Environment.from_dict(codec.loads(raw))
+
+    async def list_environments(self) -> list[Environment]:
+        raw = await self.storage.environments()
+        return [Environment.from_dict(codec.loads(v)) for _, v in sorted(raw.items())]
+
+    async def create_environment(
+        self, key: str, name: str | None = None, *, secure_mode: bool = False
+    ) -> tuple[Environment, dict[str, str]]:
+        """A new environment and its keys; the secret keys exist in plain text only in the return value."""
+        check_env_key(key)
+        if secure_mode and self.sealer is None:
+            raise self._no_secret_key("secure mode")
+        sdk_key, mobile_key = new_sdk_key(), new_mobile_key()
+        env = Environment(
+            key=key,
+            name=name or key,
+            created_ms=self._now_ms(),
+            client_side_id=new_client_side_id(),
+            sdk_keys=(Credential(hash_key(sdk_key), sealed=self._seal(key, sdk_key)),),
+            mobile_keys=(Credential(hash_key(mobile_key)),),
+            secure_mode=secure_mode,
+        )
+        if not await self.storage.create_environment(key, codec.dumps(env.to_dict()), now_ms=env.created_ms):
+            raise ConflictError(f'environment "{key}" already exists')
+        await self.storage.audit_environment(
+            key, actor=self.actor, action="env-create", comment="", now_ms=env.created_ms
+        )
+        secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
+        return env, secrets
+
+    async def rotate_key(self, env_key: str, kind: str, grace_seconds: float, comment: str = "") -> str:
+        """A new SDK ("sdk") or mobile ("mobile") key; the old one works for `grace_seconds` more."""
+        raw = await self.storage.environment(env_key)
+        env = await self.environment(env_key)
+        if kind == "sdk" and env.secure_mode and self.sealer is None:
+            raise self._no_secret_key(f'"{env_key}" is in secure mode: rotating its SDK key')
+        new_key = new_sdk_key() if kind == "sdk" else new_mobile_key()
+        now = self._now_ms()
+        sealed = self._seal(env_key, new_key) if kind == "sdk" else None
+        rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000), sealed)
+        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(rotated.to_dict()))
+        await self.storage.audit_environment(
+            env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
+        )
+        return new_key
+
+    async def rotation_plan(self, env_key: str, kind: str, grace_seconds: float) -> list[int | None]:
+        """A dry run of `rotate_key`: when each key now live would stop working (None: never), with
+        the new key first. A key already in a grace period keeps the earlier of its two ends."""
+        env = await self.environment(env_key)
+        now = self._now_ms()
+        rotated = env.rotated(kind, "(dry run)", now, int(grace_seconds * 1000))
+        return [c.expires_ms for c in (rotated.sdk_keys if kind == "sdk" else rotated.mobile_keys)]
+
+    async def set_secure_mode(self, env_key: str, on: bool, *, sdk_key: str | None = None, comment: str = "") -> None:
+        """Turn secure mode on or off. On needs the current SDK key sealed under this secret key: sealed
+        when the key was made, or now from `sdk_key` (checked against the stored hash)."""
+        raw = await self.storage.environment(env_key)
+        env = await self.environment(env_key)
+        now = self._now_ms()
+        creds = env.sdk_keys
+        if on:
+            if self.sealer is None:
+                raise self._no_secret_key("secure mode")
+            if sdk_key is not None:
+                if not env.accepts("sdk", sdk_key, now):
+                    raise ValidationError("sdk_key", f'not a live SDK key of "{env_key}"')
+                digest = hash_key(sdk_key)
+                creds = tuple(replace(c, sealed=self._seal(env_key, sdk_key)) if c.hash == digest else c for c in creds)
+            primary = next((c for c in creds if c.expires_ms is None), None)
+            if primary is None or not self._opens(env_key, primary):
+                raise ValidationError(
+                    "sdk_key",
+                    f'the current SDK key of "{env_key}" is not sealed under this secret key; give it with '
+                    "--sdk-key-stdin, or rotate it (relay env rotate-key --sdk) with RELAY_SECRET_KEY set",
+                )
+        updated = replace(env, sdk_keys=creds, secure_mode=on)
+        if updated == env:
+            return
+        await self.storage.replace_environment(env_key, raw or b"", codec.dumps(updated.to_dict()))
+        await self.storage.audit_environment(
+            env_key, actor=self.actor, action=f"secure-mode-{'on' if on else 'off'}", comment=comment, now_ms=now
+        )
+
+    def _opens(self, env_key: str, cred: Credential) -> bool:
+        if self.sealer is None or cred.sealed is None:
+            return False
+        try:
+            return hash_key(self.sealer.open(cred.sealed, aad(env_key, cred.hash))) == cred.hash
+        except SealError:
+            return False
+
+    # accepting Redis's data, deleting -----------------------------------------------------------
+    async def lost_data(self, env: str) -> str:
+        """Why Redis shows that it lost `env`'s data since its history began, or "" if it shows no sign.
+
+        Only nodes see divergence itself (Redis's data version behind the one they hold, see
+        relay/store/sync.py): nothing in Redis records what a node holds. The fact on Redis's side
+        is the history mark `P:E:history`, written with the environment record when it is created
+        and again by `accept`: a Redis that lost the environment's data lost the mark with it, and
+        re-creating the record by hand and re-importing its items (the runbook's restore) does not
+        bring it back. An environment made before the mark existed counts as whole while its audit
+        stream still starts with its `env-create`. A Redis restored from an older RDB/AOF backup
+        holds the mark and looks whole: for that, `accept` needs `force`.
+        """
+        if await self.storage.history_mark(env) is not None:
+            return ""
+        first = await self.storage.first_audit_entry(env)
+        if first is not None and first.get("action") == "env-create":
+            return ""
+        return (
+            "its record is in Redis but not the mark written with it at creation (or by the last accept): "
+            "Redis lost its data since, and what is there now was restored"
+        )
+
+    async def _plan(
+        self, env: str, action: str, dry_run: bool, *, lost_data: str = "", keys: tuple[str, ...] = ()
+    ) -> EnvironmentPlan:
+        await self.environment(env)
+        flags, segments, version, _ = await self.storage.load(env)
+        live = [sum(1 for v in items.values() if not codec.loads(v).get("deleted")) for items in (flags, segments)]
+        return EnvironmentPlan(env, action, dry_run, live[0], live[1], version, lost_data, keys)
+
+    async def accept_redis_data(
+        self, env: str, *, force: bool = False, dry_run: bool = False, comment: str = ""
+    ) -> EnvironmentPlan:
+        """After Redis lost data: every node takes Redis's current data for `env` as it is (a new
+        epoch), where nodes otherwise keep serving their newer rulesets; their streams reconnect.
+
+        Refused (ConflictError, nothing done) unless Redis shows it lost the environment's data
+        (`lost_data`) or `force` is given: on a whole environment it would only drop every stream."""
+        plan = await self._plan(env, "accept", dry_run, lost_data=await self.lost_data(env))
+        if not plan.lost_data and not force:
+            raise ConflictError(
+                f'environment "{env}" shows no sign of lost data in Redis (its history mark is there), so nodes '
+                "are not diverged on it unless Redis was restored from an older backup; nothing done. If a "
+                "node's /readyz lists it as diverged, run again with force (relay env accept --force)"
+            )
+        if dry_run:
+            return plan
+        epoch = secrets.token_hex(8)
+        version = await self.storage.new_epoch(env, epoch)
+        now = self._now_ms()
+        await self.storage.mark_history(env, now)  # after the epoch: a crash between leaves it acceptable
+        await self.storage.audit_environment(
+            env, actor=self.actor, action="accept-redis-data", comment=comment or f"epoch {epoch}", now_ms=now
+        )
+        return replace(plan, data_version=version)
+
+    async def delete_environment(
+        self, env: str, *, confirm: Confirm, dry_run: bool = False, comment: str = ""
+    ) -> EnvironmentPlan:
+        """Delete an environment: its record (so its keys stop working), flags, segments, data
+        version, epoch, history mark and analytics events, in one script, audited as `env-delete`.
+
+        The audit stream is kept (capped as always), so the deletion and what came before it stay
+        readable (`relay audit --env E`); an environment created again under the key continues it.
+        The environments channel carries `{"key": E, "deleted": true}`, which no environment record
+        looks like (a record always has a `clientSideId`): a node that reads it drops the
+        environment and ends its streams. `confirm` is asked with the plan first; False: nothing."""
+        raw = await self.storage.environment(env)
+        plan = await self._plan(env, "delete", dry_run, keys=self.storage.environment_data_keys(env))
+        if dry_run:
+            return plan
+        if not confirm(plan):
+            raise ValidationError(
+                "", f'deleting environment "{env}" ({plan.flags} flags, {plan.segments} segments) was not confirmed; '
+                "nothing deleted"
+            )  # fmt: skip
+        summary = f"with {plan.flags} flags and {plan.segments} segments"
+        announcement = codec.dumps({"key": env, "deleted": True})
+        deleted = await self.storage.delete_environment(
+            env, raw or b"", announcement, actor=self.actor, comment=comment or summary, now_ms=self._now_ms()
+        )
+        if not deleted:
+            raise ConflictError(f'environment "{env}" changed meanwhile; nothing deleted')
+        return plan
