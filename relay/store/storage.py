@@ -6,7 +6,7 @@ The only module that imports `redis`. Layout (prefix P, default "relay"; environ
     P:environments:changes    channel an environment JSON whenever one is created or changed
     P:E:flags, P:E:segments   hash    item key -> item JSON (deletes leave a versioned tombstone)
     P:E:version               string  the environment's data version, +1 on every change
-    P:E:changes               channel {"version", "kind", "key", "item"} for every change
+    P:E:changes               channel the change message (relay.wire.changes) for every change
     P:E:audit                 stream  who / what / when / before / after, capped
     P:E:events                stream  analytics events from SDKs, capped
 """
@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from relay.config import Settings, redact_url
 from relay.errors import ConflictError, UnavailableError
+from relay.wire.changes import epoch_message
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ for i = 0, n - 1 do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*',
     'version', dv, 'time', ARGV[5], 'actor', ARGV[3], 'action', ARGV[b + 4], 'kind', ARGV[b],
     'key', ARGV[b + 1], 'comment', ARGV[4], 'before', ARGV[b + 5], 'after', ARGV[b + 3])
+  -- The change message: its data version exists only here, so the script puts it in front of
+  -- the rest, which the writer encoded (relay.wire.changes: VERSION_PREFIX, message_tail).
   redis.call('PUBLISH', ARGV[1], '{"version":' .. dv .. ARGV[b + 6])
   out[#out + 1] = dv
 end
@@ -89,7 +92,7 @@ class ItemWrite:
     item_json: bytes  # the new item (or tombstone), version already set
     action: str  # create, update, toggle, delete, import
     before_json: bytes  # what the writer read, b"" if absent
-    message_tail: bytes  # the change message after its version: ,"kind":..,"key":..,"item":..}
+    message_tail: bytes  # the change message after its data version (relay.wire.changes.message_tail)
 
 
 def connect(settings: Settings, url: str | None = None) -> redis.Redis:
@@ -201,8 +204,7 @@ class Storage:
             pipe.set(self.key(env, "epoch"), epoch)
             pipe.get(self.key(env, "version"))
             _, version = await pipe.execute()
-        message = b'{"version":%d,"kind":"epoch","key":"%s"}' % (int(version or 0), epoch.encode())
-        await self.client.publish(self.key(env, "changes"), message)
+        await self.client.publish(self.key(env, "changes"), epoch_message(int(version or 0), epoch))
         return int(version or 0)
 
     async def versions(self, envs: Sequence[str]) -> dict[str, int]:

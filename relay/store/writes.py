@@ -26,7 +26,7 @@ from relay.config import Settings
 from relay.errors import ConflictError, NotFoundError, ValidationError
 from relay.evaluation import parse_flag, parse_items, parse_segment
 from relay.store.storage import ItemWrite, Storage
-from relay.wire import codec
+from relay.wire import changes, codec
 
 KINDS = ("flag", "segment")
 _PARSERS: dict[str, Callable[..., Any]] = {"flag": parse_flag, "segment": parse_segment}
@@ -194,10 +194,8 @@ class Admin:
         canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True).data
         item_json = codec.dumps(canonical)
         self._check_size(kind, key, item_json)
-        tail = (
-            b',"kind":' + codec.dumps(kind) + b',"key":' + codec.dumps(key)
-            + b',"time":' + str(self._now_ms()).encode() + b',"item":' + item_json + b"}"
-        )  # fmt: skip
+        # The message's data version is spliced in front of this by the write script (relay.wire.changes).
+        tail = changes.message_tail(kind, key, self._now_ms(), item_json)
         if action == "set":
             action = "update" if _is_live(raw) else "create"
         return ItemWrite(kind, key, seen, item_json, action, raw or b"", tail)
