@@ -33,7 +33,8 @@ from relay.server.uvicorn.protocol import BoundedHttpTools, configure
 from relay.store.storage import Storage, connect
 from relay.store.sync import Sync
 from relay.wire.changes import Change
-from relay.wire.payloads import HEARTBEAT, change_events
+from relay.wire.payloads import change_events
+from relay.wire.sse import HEARTBEAT
 
 logger = logging.getLogger(__name__)
 

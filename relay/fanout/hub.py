@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relay.wire import http
+
 logger = logging.getLogger(__name__)
 
 
@@ -77,7 +79,7 @@ class Hub:
                     self._drop_sink(sink)
                     continue
                 if chunk is None:
-                    chunk = b"%x\r\n%s\r\n" % (len(payload), payload)
+                    chunk = http.chunk(payload)
                 cycle.transport.write(chunk)
                 self.events_sent += 1
             elif sink.write(payload):

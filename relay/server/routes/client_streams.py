@@ -12,10 +12,10 @@ from relay.server.cors import preflight
 from relay.server.node import Node, node_of
 from relay.server.routes.client import browser, request_context, with_reasons
 from relay.server.streaming import DirectStream
+from relay.wire import sse
 from relay.wire.clientside import Audience, for_browsers, for_mobile
-from relay.wire.payloads import sse
 
-PING = sse("ping", b" ")
+PING = sse.event("ping", b" ")
 
 
 async def _evaluated_stream(

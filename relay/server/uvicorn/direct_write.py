@@ -19,6 +19,8 @@ from typing import Any
 
 from starlette.types import Scope, Send
 
+from relay.wire import http
+
 try:  # (uvicorn's internals: without them, every response goes through `send`)
     from uvicorn.protocols.http.httptools_impl import (
         HEADER_RE,
@@ -39,15 +41,15 @@ _defaults: list[Any] = [None, None]  # uvicorn's last default headers (by identi
 def render(headers: Headers) -> bytes | None:
     """`headers` as HTTP/1.1 lines, as uvicorn's `send` writes them; None where it would refuse one
     or act on it (content length, transfer encoding, connection)."""
-    lines = []
+    checked = []
     for name, value in headers:
         if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
             return None
         name = name.lower()
         if name in _SPECIAL:
             return None
-        lines.append(b"%s: %s\r\n" % (name, value))
-    return b"".join(lines)
+        checked.append((name, value))
+    return http.header_lines(checked)
 
 
 def _block(headers: Headers) -> bytes | None:
@@ -86,8 +88,9 @@ def write(send: Send, scope: Scope, status: int, body: bytes, content_type: byte
     cycle.transport.write(
         b"".join(
             (
-                STATUS_LINE[status],
+                STATUS_LINE[status],  # uvicorn's own status lines (relay.wire.http.status_line's bytes)
                 default_lines,
+                # Formatted here, not by relay.wire.http.header_lines: this is per request.
                 b"content-length: %d\r\ncontent-type: %s\r\n" % (len(body), content_type),
                 extra_lines,
                 b"\r\n" if keep_alive else b"connection: close\r\n\r\n",

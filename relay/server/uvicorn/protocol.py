@@ -14,16 +14,17 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from relay.wire import codec
+from relay.wire import codec, http
 
 
-def _reply(status: int, reason: str, code: str, message: str) -> bytes:
+def _reply(status: int, code: str, message: str) -> bytes:
     body = codec.dumps({"code": code, "message": message})
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode() + body
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    ]
+    return http.head(status, headers) + body
 
 
 _LINGER = 2.0  # seconds a refused connection is drained before it is closed
@@ -66,7 +67,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         if counting and self._in_head and self.parser is not None:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
-                self._refuse(431, "Request Header Fields Too Large", f"request head over {self.max_head_bytes} bytes")
+                self._refuse(431, f"request head over {self.max_head_bytes} bytes")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -76,7 +77,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.max_headers:
-            self._refuse(431, "Request Header Fields Too Large", f"more than {self.max_headers} headers")
+            self._refuse(431, f"more than {self.max_headers} headers")
             raise _Refused  # stops the parser; uvicorn's own 400 is then skipped (send_400_response)
         super().on_header(name, value)
 
@@ -121,11 +122,11 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         if self._head_bytes:  # a request had begun: say why
-            self._refuse(408, "Request Timeout", f"no complete request head within {self.head_timeout:g} s")
+            self._refuse(408, f"no complete request head within {self.head_timeout:g} s")
         else:  # an idle connection: close it quietly
             self.transport.close()
 
-    def _refuse(self, status: int, reason: str, message: str) -> None:
+    def _refuse(self, status: int, message: str) -> None:
         if self._refused or self.transport.is_closing():
             return
         self._refused = True
@@ -133,7 +134,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._disarm_deadline()
         self.logger.info("refused a request from %s: %s", self.client and self.client[0], message)
         code = "request_timeout" if status == 408 else "headers_too_large"
-        self.transport.write(_reply(status, reason, code, message))
+        self.transport.write(_reply(status, code, message))
         # Closing with the client's bytes unread would reset the connection, and the client might
         # never see the answer: half-close instead, drop what still comes, and close a little later.
         if self.transport.can_write_eof():
