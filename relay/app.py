@@ -13,7 +13,7 @@ from types import FrameType
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from relay.config import Settings, load_settings
@@ -24,7 +24,7 @@ from relay.runtime.gcpolicy import policy as gc_policy
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
 from relay.server.response_cache import ResponseCache
-from relay.server.responses import error_response
+from relay.server.responses import JsonResponse, error_response
 from relay.server.routes import client, events, ofrep, openapi, ops, sdk
 from relay.server.routes import client_streams as client_stream_routes
 from relay.server.routes.client_streams import PING
@@ -46,7 +46,7 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"code": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return JsonResponse({"code": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callable[[], None]:

@@ -1,4 +1,5 @@
-"""How routes answer: a RelayError as JSON, and bodies written straight to ASGI `send`.
+"""How routes answer JSON: `JsonResponse` (every JSON body through relay.wire.codec), a RelayError
+as JSON, and bodies written straight to ASGI `send`.
 
 `RawResponse` is for the fast path (relay.server.fastpath): what a Starlette `Response` would send,
 without building one (no rendering, no header object), and where uvicorn's own `send` is behind
@@ -9,20 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from relay.errors import RelayError
 from relay.server.uvicorn import direct_write as direct
+from relay.wire import codec
 
 RawHeaders = list[tuple[bytes, bytes]]
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
-def error_response(e: RelayError) -> JSONResponse:
+class JsonResponse(Response):
+    """Starlette's JSONResponse (same status, headers and compact body), encoded by relay.wire.codec
+    rather than the standard library's json. A Starlette `Response`, so middleware and CORS
+    (relay.server.cors.with_cors) can add headers; `RawResponse` is the fast path's."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return codec.dumps(content)
+
+
+def error_response(e: RelayError) -> JsonResponse:
     """What every route answers for a RelayError: its code and message, with its status."""
-    return JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+    return JsonResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
 
 
 def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawHeaders:

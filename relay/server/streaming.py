@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from relay.fanout.hub import Sink
 from relay.runtime.gcpolicy import policy
+from relay.server.responses import JsonResponse
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -65,10 +66,10 @@ class StreamGate:
         self.refused += 1
         if self.draining:
             body = {"code": "shutting_down", "message": "this node is shutting down; reconnect"}
-            return JSONResponse(body, status_code=503, headers={"Retry-After": "1", "Connection": "close"})
+            return JsonResponse(body, status_code=503, headers={"Retry-After": "1", "Connection": "close"})
         retry = random.randint(self.retry_after, 2 * self.retry_after)
         body = {"code": "too_many_streams", "message": f"this node holds its maximum of {self.max_connections} streams"}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry)})
+        return JsonResponse(body, status_code=503, headers={"Retry-After": str(retry)})
 
 
 def uvicorn_cycle(send: Send) -> Any:
