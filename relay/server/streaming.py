@@ -8,7 +8,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -16,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from relay.fanout.hub import Sink
 from relay.runtime.gcpolicy import policy
 from relay.server.responses import JsonResponse
+from relay.server.uvicorn.streams import chunk_writer
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -72,19 +72,6 @@ class StreamGate:
         return JsonResponse(body, status_code=503, headers={"Retry-After": str(retry)})
 
 
-def uvicorn_cycle(send: Send) -> Any:
-    """uvicorn's response cycle behind `send` if `send` is its own bound method (nothing wraps it)
-    and the response is chunked; else None. The hub then writes chunks to the cycle's transport
-    itself: at 10,000 streams, a coroutine and a join per stream per event were most of the
-    fan-out (docs/benchmarks.md)."""
-    cycle = getattr(send, "__self__", None)
-    if getattr(cycle, "chunked_encoding", None) is not True:
-        return None
-    if not all(hasattr(cycle, name) for name in ("transport", "flow", "disconnected")):
-        return None
-    return cycle
-
-
 class DirectStream(Response):
     """An SSE response that the hub writes to directly (see `write_now`), ending on disconnect, on
     shutdown, or when the hub drops it for falling behind."""
@@ -123,7 +110,7 @@ class DirectStream(Response):
         since, first = self.snapshot()
         await send({"type": "http.response.body", "body": first, "more_body": True})
         ended = asyncio.Event()
-        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, uvicorn_cycle(send))
+        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, chunk_writer(send))
         self.attach(sink)
         policy.stream_opened()  # its objects live as long as it: out of the GC's full passes
         latest, fresh = self.snapshot()
