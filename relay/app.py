@@ -29,7 +29,8 @@ from relay.server.routes import client, events, ofrep, openapi, ops, sdk
 from relay.server.routes import client_streams as client_stream_routes
 from relay.server.routes.client_streams import PING
 from relay.server.streaming import StreamGate
-from relay.server.uvicorn.protocol import BoundedHttpTools, configure
+from relay.server.uvicorn.direct_write import ResponseWriter
+from relay.server.uvicorn.protocol import BoundedHttpTools, HeadLimits, bounded
 from relay.store.storage import Storage, connect
 from relay.store.sync import Sync
 from relay.wire.changes import Change
@@ -74,7 +75,9 @@ def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callab
     return restore
 
 
-def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
+def create_app(settings: Settings, *, redis_url: str | None = None, direct_write: bool = True) -> ASGIApp:
+    """The node's ASGI app. `direct_write=False` sends every fast-path response as ASGI messages
+    (relay.server.uvicorn.direct_write writes them to uvicorn's transport in one piece otherwise)."""
     hub = Hub()
     client_streams = ClientStreams()
     syncs: list[Sync] = []  # the lifespan's, for the listener below
@@ -174,16 +177,16 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )
-    return FastPath(app, app.state)  # the hot GETs in front of the routes
+    writer = ResponseWriter() if direct_write else None
+    return FastPath(app, app.state, writer)  # the hot GETs in front of the routes
 
 
-def bounded_protocol(settings: Settings) -> type[BoundedHttpTools]:
-    """uvicorn's HTTP protocol class with this node's request-head limits (relay.server.uvicorn.protocol)."""
-    return configure(settings.max_head_bytes, settings.max_headers, settings.head_timeout)
+def bounded_protocol(settings: Settings) -> Callable[..., BoundedHttpTools]:
+    """uvicorn's `http=`: its HTTP protocol with this node's request-head limits (relay.server.uvicorn.protocol).
+    With `--workers N` it travels to each worker in uvicorn's config, limits included."""
+    return bounded(HeadLimits(settings.max_head_bytes, settings.max_headers, settings.head_timeout))
 
 
 def app_from_environment() -> ASGIApp:
     """For `uvicorn --factory` with several workers: settings from the file and RELAY_* variables."""
-    settings = load_settings()
-    bounded_protocol(settings)  # this worker process's copy of the protocol class
-    return create_app(settings)
+    return create_app(load_settings())

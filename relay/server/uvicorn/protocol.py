@@ -5,16 +5,31 @@ Measured on uvicorn 0.54 + httptools: a 10 MB header and 100,000 headers were bo
 (buffered in full), and a connection that never sends a byte was held forever, so a handful of
 clients could exhaust a node's memory or file descriptors. Beyond a limit the client gets 431 (or
 408 for the deadline) with a JSON body, and the connection is closed.
+
+The limits are each connection's own, given when it is made: `bounded(limits)` is what uvicorn's
+`http=` option takes, and nothing process-wide is changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from relay.wire import codec, http
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """What a request head may be: relay.config.Settings' max_head_bytes, max_headers, head_timeout."""
+
+    max_head_bytes: int  # request line + headers; LaunchDarkly's browser SDK puts the context here
+    max_headers: int
+    head_timeout: float  # seconds for a request head to arrive, on a new or kept-alive connection
 
 
 def _reply(status: int, code: str, message: str) -> bytes:
@@ -35,14 +50,13 @@ class _Refused(Exception):
 
 
 class BoundedHttpTools(HttpToolsProtocol):
-    """Class attributes are the limits; `configure` sets them (in each worker process)."""
+    """uvicorn's httptools protocol for one connection, held to `limits`."""
 
-    max_head_bytes = 65_536  # request line + headers; LaunchDarkly's browser SDK puts the context here
-    max_headers = 100
-    head_timeout = 10.0  # seconds for a request head to arrive, on a new or kept-alive connection
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: HeadLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_head_bytes = limits.max_head_bytes
+        self.max_headers = limits.max_headers
+        self.head_timeout = limits.head_timeout
         self._in_head = True
         self._head_bytes = 0
         self._header_count = 0
@@ -144,8 +158,9 @@ class BoundedHttpTools(HttpToolsProtocol):
             self.transport.close()
 
 
-def configure(max_head_bytes: int, max_headers: int, head_timeout: float) -> type[BoundedHttpTools]:
-    BoundedHttpTools.max_head_bytes = max_head_bytes
-    BoundedHttpTools.max_headers = max_headers
-    BoundedHttpTools.head_timeout = head_timeout
-    return BoundedHttpTools
+def bounded(limits: HeadLimits) -> Callable[..., BoundedHttpTools]:
+    """What uvicorn's `http=` takes (it calls it for each connection): the protocol with `limits`.
+
+    A partial of the module's class rather than a class made here: with `--workers N`, uvicorn
+    pickles its config for each worker process, and a class made at run time does not pickle."""
+    return partial(BoundedHttpTools, limits=limits)
