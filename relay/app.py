@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from relay.config import Settings, load_settings
@@ -29,11 +29,12 @@ from relay.runtime.gcpolicy import GCPolicy
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
 from relay.server.response_cache import ResponseCache
-from relay.server.responses import error_response
+from relay.server.responses import JsonResponse, error_response
 from relay.server.routes import client, events, ofrep, openapi, ops, sdk
 from relay.server.routes import client_streams as client_stream_routes
 from relay.server.streaming import StreamGate
-from relay.server.uvicorn.protocol import BoundedHttpTools, configure
+from relay.server.uvicorn.direct_write import ResponseWriter
+from relay.server.uvicorn.protocol import BoundedHttpTools, HeadLimits, bounded
 from relay.store.events import EventSink
 from relay.store.state import State
 from relay.store.storage import Storage, connect
@@ -49,7 +50,7 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"code": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return JsonResponse({"code": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callable[[], None]:
@@ -77,8 +78,16 @@ def _end_streams_on_shutdown_signal(end_streams: Callable[[], object]) -> Callab
     return restore
 
 
-def create_app(settings: Settings, *, redis_url: str | None = None, gc_policy: GCPolicy | None = None) -> ASGIApp:
-    """The node's ASGI app. `gc_policy`: the process's one (relay.runtime.gcpolicy); a new one if not given."""
+def create_app(
+    settings: Settings,
+    *,
+    redis_url: str | None = None,
+    gc_policy: GCPolicy | None = None,
+    direct_write: bool = True,
+) -> ASGIApp:
+    """The node's ASGI app. `gc_policy`: the process's one (relay.runtime.gcpolicy); a new one if not
+    given. `direct_write=False` sends every fast-path response as ASGI messages
+    (relay.server.uvicorn.direct_write writes them to uvicorn's transport in one piece otherwise)."""
     gc_policy = GCPolicy() if gc_policy is None else gc_policy
     hub = Hub()
     client_streams = ClientStreams()
@@ -157,16 +166,16 @@ def create_app(settings: Settings, *, redis_url: str | None = None, gc_policy: G
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )
-    return FastPath(app, app.state)  # the hot GETs in front of the routes
+    writer = ResponseWriter() if direct_write else None
+    return FastPath(app, app.state, writer)  # the hot GETs in front of the routes
 
 
-def bounded_protocol(settings: Settings) -> type[BoundedHttpTools]:
-    """uvicorn's HTTP protocol class with this node's request-head limits (relay.server.uvicorn.protocol)."""
-    return configure(settings.max_head_bytes, settings.max_headers, settings.head_timeout)
+def bounded_protocol(settings: Settings) -> Callable[..., BoundedHttpTools]:
+    """uvicorn's `http=`: its HTTP protocol with this node's request-head limits (relay.server.uvicorn.protocol).
+    With `--workers N` it travels to each worker in uvicorn's config, limits included."""
+    return bounded(HeadLimits(settings.max_head_bytes, settings.max_headers, settings.head_timeout))
 
 
 def app_from_environment() -> ASGIApp:
     """For `uvicorn --factory` with several workers: settings from the file and RELAY_* variables."""
-    settings = load_settings()
-    bounded_protocol(settings)  # this worker process's copy of the protocol class
-    return create_app(settings)
+    return create_app(load_settings())

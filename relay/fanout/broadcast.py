@@ -17,11 +17,13 @@ from relay.fanout.client_streams import ClientStreams
 from relay.fanout.hub import Hub
 from relay.fanout.put_cache import ServerPayloads
 from relay.store.state import State
+from relay.wire import sse
 from relay.wire.changes import Change
-from relay.wire.payloads import HEARTBEAT, change_events, sse
+from relay.wire.payloads import change_events
+from relay.wire.sse import HEARTBEAT
 
 # A ping stream's one event: "something changed, fetch again" (the mobile and browser ping streams).
-PING = sse("ping", b" ")
+PING = sse.event("ping", b" ")
 
 
 class Cache(Protocol):

@@ -16,10 +16,9 @@ from relay.evaluation import Context, Evaluation, Flag, evaluate
 from relay.fanout.hub import Sink
 from relay.fanout.registry import Registry
 from relay.store.ruleset import Ruleset
-from relay.wire import codec
+from relay.wire import codec, sse
 from relay.wire.changes import Change
 from relay.wire.clientside import Audience, context_key, flag_state
-from relay.wire.payloads import sse
 
 
 @dataclass(eq=False)
@@ -36,7 +35,7 @@ class Group:
     def put(self, rs: Ruleset) -> bytes:
         if self._put is None or self._put[0] != rs.version:
             body = {k: flag_state(rs.flags[k], r, self.with_reasons) for k, r in self.results.items()}
-            self._put = (rs.version, sse("put", codec.dumps(body)))
+            self._put = (rs.version, sse.event("put", codec.dumps(body)))
         return self._put[1]
 
 
@@ -124,10 +123,10 @@ class ClientStreams(Registry[Group, Sink]):
                 return None
             del group.results[key]
             version = flag.version if flag is not None else 0
-            return sse("delete", codec.dumps({"key": key, "version": version}))
+            return sse.event("delete", codec.dumps({"key": key, "version": version}))
         self.evaluations += 1
         new = evaluate(flag, group.ctx, rs.snapshot)
         group.results[key] = new
         if old is not None and old == new:
             return None  # same result: nothing for the browser to do
-        return sse("patch", codec.dumps({"key": key, **flag_state(flag, new, group.with_reasons)}))
+        return sse.event("patch", codec.dumps({"key": key, **flag_state(flag, new, group.with_reasons)}))

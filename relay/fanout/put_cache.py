@@ -8,7 +8,8 @@ stream kind (relay.wire.payloads.change_events), written to every connection as 
 from __future__ import annotations
 
 from relay.store.ruleset import Ruleset
-from relay.wire.payloads import items_map, sse
+from relay.wire import sse
+from relay.wire.payloads import items_map
 
 
 class ServerPayloads:
@@ -39,7 +40,7 @@ class ServerPayloads:
         )
 
     def put_all(self, rs: Ruleset) -> bytes:
-        return self._memo(rs, "put-all", lambda: sse("put", b'{"path":"/","data":' + self.all_data(rs) + b"}"))
+        return self._memo(rs, "put-all", lambda: sse.event("put", b'{"path":"/","data":' + self.all_data(rs) + b"}"))
 
     def put_flags(self, rs: Ruleset) -> bytes:
-        return self._memo(rs, "put-flags", lambda: sse("put", b'{"path":"/","data":' + self.flags_map(rs) + b"}"))
+        return self._memo(rs, "put-flags", lambda: sse.event("put", b'{"path":"/","data":' + self.flags_map(rs) + b"}"))

@@ -12,21 +12,15 @@ import logging
 
 from relay.config import Settings
 from relay.store.storage import Storage, connect
-from relay.wire import codec
+from relay.wire import codec, http, sse
+from relay.wire.changes import read_message
 
 logger = logging.getLogger(__name__)
 
-HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n"
+HEAD = http.head(
+    200, [(b"Content-Type", b"text/event-stream"), (b"Cache-Control", b"no-cache"), (b"Transfer-Encoding", b"chunked")]
 )
-
-
-def _chunk(data: bytes) -> bytes:
-    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
-
-
-PUT = _chunk(b'event: put\ndata: {"path":"/","data":{"flags":{},"segments":{}}}\n\n')
+PUT = http.chunk(sse.event("put", b'{"path":"/","data":{"flags":{},"segments":{}}}'))
 
 
 async def serve(redis_url: str, env: str, host: str = "127.0.0.1", port: int = 8040, prefix: str = "relay") -> None:
@@ -54,10 +48,13 @@ async def serve(redis_url: str, env: str, host: str = "127.0.0.1", port: int = 8
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
                 continue
-            body = codec.loads(message["data"])
-            event = _chunk(
-                b'event: patch\ndata: {"path":"/flags/' + body["key"].encode() + b'","data":'
-                + codec.dumps(body["item"]) + b"}\n\n"
-            )  # fmt: skip
+            change = read_message(message["data"])
+            if change.epoch is not None:  # (`relay env accept`): no item to patch
+                continue
+            event = http.chunk(
+                sse.event(
+                    "patch", b'{"path":"/flags/' + change.key.encode() + b'","data":' + codec.dumps(change.item) + b"}"
+                )
+            )
             for writer in list(writers):
                 writer.write(event)

@@ -29,6 +29,7 @@ from relay.server.cors import raw_cors_headers
 from relay.server.node import Node
 from relay.server.responses import RawResponse, error_response
 from relay.server.routes import client, sdk
+from relay.server.uvicorn.direct_write import ResponseWriter
 
 Endpoint = Callable[[Node, Scope, Receive, tuple[str, ...]], ASGIApp]
 _CONTEXT_SEGMENTS = ("contexts", "users")
@@ -78,11 +79,14 @@ def route(path: str) -> tuple[Endpoint, tuple[str, ...]] | None:
 
 class FastPath:
     """The ASGI app `create_app` returns: the fast routes here, everything else to `app` (the
-    Starlette app, whose lifespan puts the node in `state`; until then all goes to `app`)."""
+    Starlette app, whose lifespan puts the node in `state`; until then all goes to `app`). With a
+    `writer`, evalx bodies go to uvicorn's transport in one piece where they can (else, and without
+    one, as ASGI messages)."""
 
-    def __init__(self, app: ASGIApp, state: State) -> None:
+    def __init__(self, app: ASGIApp, state: State, writer: ResponseWriter | None = None) -> None:
         self.app = app
         self.state = state
+        self.writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self._fast(scope)
@@ -99,6 +103,9 @@ class FastPath:
             # server, which logs it ("Exception in ASGI application") and closes the connection.
             await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
             raise
+        writer = self.writer
+        if writer is not None and type(response) is RawResponse and writer.write(send, scope, response):
+            return
         await response(scope, receive, send)
 
     def _fast(self, scope: Scope) -> tuple[Node, Endpoint, tuple[str, ...]] | None:

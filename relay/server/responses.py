@@ -1,28 +1,42 @@
-"""How routes answer: a RelayError as JSON, and bodies written straight to ASGI `send`.
+"""How routes answer JSON: `JsonResponse` (every JSON body through relay.wire.codec), a RelayError
+as JSON, and bodies written straight to ASGI `send`.
 
 `RawResponse` is for the fast path (relay.server.fastpath): what a Starlette `Response` would send,
-without building one (no rendering, no header object), and where uvicorn's own `send` is behind
-`send`, written to its transport in one piece (relay.server.uvicorn.direct_write).
+without building one (no rendering, no header object); where uvicorn's own `send` is behind `send`,
+the fast path has it written to the transport in one piece (relay.server.uvicorn.direct_write).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from relay.errors import RelayError
-from relay.server.uvicorn import direct_write as direct
+from relay.wire import codec
 
 RawHeaders = list[tuple[bytes, bytes]]
-_JSON_TYPE = (b"content-type", b"application/json")
+JSON_TYPE = b"application/json"
+_JSON_TYPE = (b"content-type", JSON_TYPE)
 
 
-def error_response(e: RelayError) -> JSONResponse:
+class JsonResponse(Response):
+    """Starlette's JSONResponse (same status, headers and compact body), encoded by relay.wire.codec
+    rather than the standard library's json. A Starlette `Response`, so middleware and CORS
+    (relay.server.cors.with_cors) can add headers; `RawResponse` is the fast path's."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return codec.dumps(content)
+
+
+def error_response(e: RelayError) -> JsonResponse:
     """What every route answers for a RelayError: its code and message, with its status."""
-    return JSONResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+    return JsonResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
 
 
 def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawHeaders:
@@ -33,7 +47,8 @@ def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawH
 @dataclass(slots=True)
 class RawResponse:
     """A JSON body with its headers (`json_headers`); `extra` is a list reused across responses
-    (one origin's CORS headers), which lets relay.server.uvicorn.direct_write cache its rendered form."""
+    (one origin's CORS headers), which lets relay.server.uvicorn.direct_write cache its rendered
+    form when the fast path writes it there (relay.server.fastpath.FastPath); else it is sent."""
 
     status: int
     body: bytes
@@ -44,7 +59,5 @@ class RawResponse:
         return json_headers(self.body, self.extra)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if direct.write(send, scope, self.status, self.body, _JSON_TYPE[1], self.extra):
-            return
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})

@@ -8,13 +8,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from relay.fanout.hub import Sink
 from relay.runtime.gcpolicy import GCPolicy
+from relay.server.responses import JsonResponse
+from relay.server.uvicorn.streams import chunk_writer
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -67,23 +68,10 @@ class StreamGate:
         self.refused += 1
         if self.draining:
             body = {"code": "shutting_down", "message": "this node is shutting down; reconnect"}
-            return JSONResponse(body, status_code=503, headers={"Retry-After": "1", "Connection": "close"})
+            return JsonResponse(body, status_code=503, headers={"Retry-After": "1", "Connection": "close"})
         retry = random.randint(self.retry_after, 2 * self.retry_after)
         body = {"code": "too_many_streams", "message": f"this node holds its maximum of {self.max_connections} streams"}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry)})
-
-
-def uvicorn_cycle(send: Send) -> Any:
-    """uvicorn's response cycle behind `send` if `send` is its own bound method (nothing wraps it)
-    and the response is chunked; else None. The hub then writes chunks to the cycle's transport
-    itself: at 10,000 streams, a coroutine and a join per stream per event were most of the
-    fan-out (docs/benchmarks.md)."""
-    cycle = getattr(send, "__self__", None)
-    if getattr(cycle, "chunked_encoding", None) is not True:
-        return None
-    if not all(hasattr(cycle, name) for name in ("transport", "flow", "disconnected")):
-        return None
-    return cycle
+        return JsonResponse(body, status_code=503, headers={"Retry-After": str(retry)})
 
 
 class DirectStream(Response):
@@ -124,7 +112,7 @@ class DirectStream(Response):
         since, first = self.snapshot()
         await send({"type": "http.response.body", "body": first, "more_body": True})
         ended = asyncio.Event()
-        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, uvicorn_cycle(send))
+        sink = Sink(self.env, self.kind, partial(write_now, send), since, ended.set, chunk_writer(send))
         self.attach(sink)
         self.gate.gc_policy.stream_opened()  # its objects live as long as it: out of the GC's full passes
         latest, fresh = self.snapshot()

@@ -10,7 +10,7 @@ The only module that imports `redis`. Layout (prefix P, default "relay"; environ
     P:E:epoch                 string  the epoch of its data, new on each `relay env accept`
     P:E:history               string  when its unbroken history in Redis began (creation, or the
                                       last accept): gone after Redis lost the environment's data
-    P:E:changes               channel {"version", "kind", "key", "item"} for every change
+    P:E:changes               channel the change message (relay.wire.changes) for every change
     P:E:audit                 stream  who / what / when / before / after, capped
     P:E:events                stream  analytics events from SDKs, capped
 """
@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from relay.config import Settings, redact_url
 from relay.errors import ConflictError, UnavailableError
+from relay.wire.changes import epoch_message
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ for i = 0, n - 1 do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*',
     'version', dv, 'time', ARGV[5], 'actor', ARGV[3], 'action', ARGV[b + 4], 'kind', ARGV[b],
     'key', ARGV[b + 1], 'comment', ARGV[4], 'before', ARGV[b + 5], 'after', ARGV[b + 3])
+  -- The change message: its data version exists only here, so the script puts it in front of
+  -- the rest, which the writer encoded (relay.wire.changes: VERSION_PREFIX, message_tail).
   redis.call('PUBLISH', ARGV[1], '{"version":' .. dv .. ARGV[b + 6])
   out[#out + 1] = dv
 end
@@ -115,7 +118,7 @@ class ItemWrite:
     item_json: bytes  # the new item (or tombstone), version already set
     action: str  # create, update, toggle, delete, import
     before_json: bytes  # what the writer read, b"" if absent
-    message_tail: bytes  # the change message after its version: ,"kind":..,"key":..,"item":..}
+    message_tail: bytes  # the change message after its data version (relay.wire.changes.message_tail)
 
 
 def connect(settings: Settings, url: str | None = None) -> redis.Redis:
@@ -229,8 +232,7 @@ class Storage:
             pipe.set(self.key(env, "epoch"), epoch)
             pipe.get(self.key(env, "version"))
             _, version = await pipe.execute()
-        message = b'{"version":%d,"kind":"epoch","key":"%s"}' % (int(version or 0), epoch.encode())
-        await self.client.publish(self.key(env, "changes"), message)
+        await self.client.publish(self.key(env, "changes"), epoch_message(int(version or 0), epoch))
         return int(version or 0)
 
     async def versions(self, envs: Sequence[str]) -> dict[str, int]:

@@ -26,7 +26,7 @@ from relay.store.ruleset import Applied, Ruleset
 from relay.store.state import State
 from relay.store.storage import RedisError, Storage
 from relay.wire import codec
-from relay.wire.changes import Change
+from relay.wire.changes import Change, read_message
 
 logger = logging.getLogger(__name__)
 
@@ -295,14 +295,14 @@ class Sync:
             await self.resync(env)
             return
         try:
-            body = codec.loads(message["data"], what=channel)
-            version, kind, key = int(body["version"]), body["kind"], body["key"]
-        except (ValidationError, KeyError, TypeError, ValueError) as e:
+            decoded = read_message(message["data"], what=channel)
+        except ValidationError as e:
             logger.error("%s: unreadable change message (%s); resyncing", env, e)
             await self.resync(env)
             return
-        if kind == "epoch":
-            if key != rs.epoch:
+        version, kind, key = decoded.version, decoded.kind, decoded.key
+        if decoded.epoch is not None:
+            if decoded.epoch != rs.epoch:
                 await self.resync(env)
             return
         if rs.diverged:  # pinned until a new epoch: no full reload per message meanwhile
@@ -315,13 +315,12 @@ class Sync:
             await self.resync(env)
             return
         try:
-            item = compile_item(kind, body["item"], f"{env}.{kind}s.{key}")
+            item = compile_item(kind, decoded.item, f"{env}.{kind}s.{key}")
         except (ValidationError, KeyError) as e:
             logger.error("%s: invalid item in change %d (%s); resyncing", env, version, e)
             await self.resync(env)
             return
-        written = body.get("time")
-        change = Change(env, version, kind, key, item, written if isinstance(written, int) else None)
+        change = Change(env, version, kind, key, item, decoded.written_ms)
         rs.apply(change)
         self._emit(env, [change])
 

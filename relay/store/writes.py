@@ -22,7 +22,7 @@ from relay.store.checks import check_size, checked_items
 from relay.store.envwrites import EnvironmentWrites
 from relay.store.plan import Confirm, ItemChange, WriteResult, same_content
 from relay.store.storage import ItemWrite, Storage
-from relay.wire import codec
+from relay.wire import changes, codec
 
 __all__ = ["KINDS", "WritePath", "WriteResult"]
 
@@ -113,10 +113,8 @@ class WritePath(EnvironmentWrites):
         canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True).data
         item_json = codec.dumps(canonical)
         self._check_size(kind, key, item_json)
-        tail = (
-            b',"kind":' + codec.dumps(kind) + b',"key":' + codec.dumps(key)
-            + b',"time":' + str(self._now_ms()).encode() + b',"item":' + item_json + b"}"
-        )  # fmt: skip
+        # The message's data version is spliced in front of this by the write script (relay.wire.changes).
+        tail = changes.message_tail(kind, key, self._now_ms(), item_json)
         if action == "set":
             action = "update" if _is_live(raw) else "create"
         return ItemWrite(kind, key, seen, item_json, action, raw or b"", tail)

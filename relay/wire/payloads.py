@@ -3,15 +3,8 @@
 
 from __future__ import annotations
 
-from relay.wire import codec
+from relay.wire import codec, sse
 from relay.wire.changes import Change
-
-
-def sse(event: str, data: bytes) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
-
-
-HEARTBEAT = b":\n\n"
 
 
 def item_json(item_data: dict[str, object]) -> bytes:
@@ -30,10 +23,10 @@ def change_events(change: Change) -> tuple[bytes, bytes | None]:
     prefix = "flags" if change.kind == "flag" else "segments"
     if item.deleted:
         version = str(item.version).encode()
-        all_event = sse("delete", b'{"path":"/' + f"{prefix}/{key}".encode() + b'","version":' + version + b"}")
-        flags_event = sse("delete", b'{"path":"/' + key.encode() + b'","version":' + version + b"}")
+        all_event = sse.event("delete", b'{"path":"/' + f"{prefix}/{key}".encode() + b'","version":' + version + b"}")
+        flags_event = sse.event("delete", b'{"path":"/' + key.encode() + b'","version":' + version + b"}")
     else:
         body = item_json(item.data)
-        all_event = sse("patch", b'{"path":"/' + f"{prefix}/{key}".encode() + b'","data":' + body + b"}")
-        flags_event = sse("patch", b'{"path":"/' + key.encode() + b'","data":' + body + b"}")
+        all_event = sse.event("patch", b'{"path":"/' + f"{prefix}/{key}".encode() + b'","data":' + body + b"}")
+        flags_event = sse.event("patch", b'{"path":"/' + key.encode() + b'","data":' + body + b"}")
     return all_event, flags_event if change.kind == "flag" else None

@@ -19,7 +19,7 @@ from relay.store.state import State
 from relay.wire import codec
 from relay.wire.changes import Change
 from relay.wire.clientside import for_browsers
-from relay.wire.payloads import HEARTBEAT
+from relay.wire.sse import HEARTBEAT
 
 ON = {"on": True, "variations": [False, True], "offVariation": 0, "fallthrough": {"variation": 1}, "clientSide": True}
 USER = parse_context({"kind": "user", "key": "ann"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from relay.evaluation import parse_context, parse_flag
 from relay.fanout.client_streams import ClientStreams
 from relay.fanout.hub import Hub, Sink
+from relay.server.uvicorn.streams import CycleChunkWriter
 from relay.store.ruleset import Change, Ruleset
 from relay.wire.clientside import for_browsers
 
@@ -69,7 +70,8 @@ class _Flow:
 
 
 class _Cycle:
-    """The three attributes of uvicorn's response cycle that the hub's direct path reads."""
+    """The three attributes of uvicorn's response cycle that the hub's direct path reads
+    (through relay.server.uvicorn.streams.CycleChunkWriter)."""
 
     def __init__(self) -> None:
         self.transport, self.flow, self.disconnected = _Transport(), _Flow(), False
@@ -83,8 +85,8 @@ def test_streams_on_uvicorn_s_send_get_chunks_written_to_their_transport() -> No
     def unused(data: bytes) -> bool:
         raise AssertionError("the direct path must not go through send")
 
-    hub.attach(Sink("prod", "all", unused, 0, lambda: ended.append("fast"), fast))
-    hub.attach(Sink("prod", "all", unused, 0, lambda: ended.append("paused"), paused))
+    hub.attach(Sink("prod", "all", unused, 0, lambda: ended.append("fast"), CycleChunkWriter(fast)))
+    hub.attach(Sink("prod", "all", unused, 0, lambda: ended.append("paused"), CycleChunkWriter(paused)))
     hub.publish("prod", "all", 1, b"event: patch\ndata: {}\n\n")
     paused.flow.write_paused = True  # its socket buffer is over the high-water mark: not reading
     hub.publish("prod", "all", 2, b"x" * 300)
@@ -94,7 +96,7 @@ def test_streams_on_uvicorn_s_send_get_chunks_written_to_their_transport() -> No
 
 
 def test_the_direct_path_is_taken_only_for_uvicorn_s_own_chunked_send() -> None:
-    from relay.server.streaming import uvicorn_cycle
+    from relay.server.uvicorn.streams import uvicorn_cycle
 
     class Cycle(_Cycle):
         chunked_encoding = True

@@ -11,15 +11,16 @@ from collections.abc import Iterator
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.runtime.gcpolicy import GCPolicy
 from relay.server.node import Node, node_of
+from relay.server.responses import JsonResponse
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JsonResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
@@ -34,7 +35,7 @@ async def readyz(request: Request) -> Response:
         "stale": sorted(env for env, rs in state.rulesets.items() if rs.stale_since is not None),
         "diverged": sorted(env for env, rs in state.rulesets.items() if rs.diverged),
     }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JsonResponse(body, status_code=200 if ready else 503)
 
 
 async def status(request: Request) -> Response:
@@ -60,7 +61,7 @@ async def status(request: Request) -> Response:
     out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
     out["client_reevaluations"] = node.client_streams.evaluations
     out["process"] = _process()
-    return JSONResponse(out)
+    return JsonResponse(out)
 
 
 def _process() -> dict[str, int | None]:

@@ -5,25 +5,41 @@ Measured on uvicorn 0.54 + httptools: a 10 MB header and 100,000 headers were bo
 (buffered in full), and a connection that never sends a byte was held forever, so a handful of
 clients could exhaust a node's memory or file descriptors. Beyond a limit the client gets 431 (or
 408 for the deadline) with a JSON body, and the connection is closed.
+
+The limits are each connection's own, given when it is made: `bounded(limits)` is what uvicorn's
+`http=` option takes, and nothing process-wide is changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from relay.wire import codec
+from relay.wire import codec, http
 
 
-def _reply(status: int, reason: str, code: str, message: str) -> bytes:
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """What a request head may be: relay.config.Settings' max_head_bytes, max_headers, head_timeout."""
+
+    max_head_bytes: int  # request line + headers; LaunchDarkly's browser SDK puts the context here
+    max_headers: int
+    head_timeout: float  # seconds for a request head to arrive, on a new or kept-alive connection
+
+
+def _reply(status: int, code: str, message: str) -> bytes:
     body = codec.dumps({"code": code, "message": message})
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode() + body
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    ]
+    return http.head(status, headers) + body
 
 
 _LINGER = 2.0  # seconds a refused connection is drained before it is closed
@@ -34,14 +50,13 @@ class _Refused(Exception):
 
 
 class BoundedHttpTools(HttpToolsProtocol):
-    """Class attributes are the limits; `configure` sets them (in each worker process)."""
+    """uvicorn's httptools protocol for one connection, held to `limits`."""
 
-    max_head_bytes = 65_536  # request line + headers; LaunchDarkly's browser SDK puts the context here
-    max_headers = 100
-    head_timeout = 10.0  # seconds for a request head to arrive, on a new or kept-alive connection
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: HeadLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_head_bytes = limits.max_head_bytes
+        self.max_headers = limits.max_headers
+        self.head_timeout = limits.head_timeout
         self._in_head = True
         self._head_bytes = 0
         self._header_count = 0
@@ -66,7 +81,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         if counting and self._in_head and self.parser is not None:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
-                self._refuse(431, "Request Header Fields Too Large", f"request head over {self.max_head_bytes} bytes")
+                self._refuse(431, f"request head over {self.max_head_bytes} bytes")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -76,7 +91,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.max_headers:
-            self._refuse(431, "Request Header Fields Too Large", f"more than {self.max_headers} headers")
+            self._refuse(431, f"more than {self.max_headers} headers")
             raise _Refused  # stops the parser; uvicorn's own 400 is then skipped (send_400_response)
         super().on_header(name, value)
 
@@ -121,11 +136,11 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         if self._head_bytes:  # a request had begun: say why
-            self._refuse(408, "Request Timeout", f"no complete request head within {self.head_timeout:g} s")
+            self._refuse(408, f"no complete request head within {self.head_timeout:g} s")
         else:  # an idle connection: close it quietly
             self.transport.close()
 
-    def _refuse(self, status: int, reason: str, message: str) -> None:
+    def _refuse(self, status: int, message: str) -> None:
         if self._refused or self.transport.is_closing():
             return
         self._refused = True
@@ -133,7 +148,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._disarm_deadline()
         self.logger.info("refused a request from %s: %s", self.client and self.client[0], message)
         code = "request_timeout" if status == 408 else "headers_too_large"
-        self.transport.write(_reply(status, reason, code, message))
+        self.transport.write(_reply(status, code, message))
         # Closing with the client's bytes unread would reset the connection, and the client might
         # never see the answer: half-close instead, drop what still comes, and close a little later.
         if self.transport.can_write_eof():
@@ -143,8 +158,9 @@ class BoundedHttpTools(HttpToolsProtocol):
             self.transport.close()
 
 
-def configure(max_head_bytes: int, max_headers: int, head_timeout: float) -> type[BoundedHttpTools]:
-    BoundedHttpTools.max_head_bytes = max_head_bytes
-    BoundedHttpTools.max_headers = max_headers
-    BoundedHttpTools.head_timeout = head_timeout
-    return BoundedHttpTools
+def bounded(limits: HeadLimits) -> Callable[..., BoundedHttpTools]:
+    """What uvicorn's `http=` takes (it calls it for each connection): the protocol with `limits`.
+
+    A partial of the module's class rather than a class made here: with `--workers N`, uvicorn
+    pickles its config for each worker process, and a class made at run time does not pickle."""
+    return partial(BoundedHttpTools, limits=limits)
