@@ -422,6 +422,30 @@ def test_request_head_limits_and_idle_timeouts(redis_server: RedisServer, start_
     assert _get(f"{relay.url}/healthz")[0] == 200  # and the node is fine
 
 
+def test_a_body_refused_before_it_all_arrived_is_not_read_as_the_next_head(
+    redis_server: RedisServer, start_node: StartNode
+) -> None:
+    # A 413 goes out as soon as the body passes max_body_bytes, while the client is still sending
+    # it; the rest of that body must not count towards the next head's limit (it used to: the
+    # connection then got a 431 for a head it never sent).
+    import socket
+
+    relay, secrets = start_node(redis_server, max_head_bytes="16384", max_body_bytes="65536")
+    size = 300_000
+    head = (
+        f"REPORT /sdk/evalx/{secrets['client_side_id']}/context HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:
+        s.sendall(head + b" " * 100_000)
+        refused = read_responses(s)
+        assert refused.startswith(b"HTTP/1.1 413"), refused[:200]
+        s.sendall(b" " * (size - 100_000))  # the rest of the body, after the answer
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        after = read_responses(s)
+        assert after.startswith(b"HTTP/1.1 200"), after[:200]
+
+
 def test_the_head_deadline_restarts_with_each_kept_alive_wait(redis_server: RedisServer, start_node: StartNode) -> None:
     # One timer per connection, re-armed when it fires early: a deadline counts from the start of
     # each wait for a head, never from an earlier one, and never runs while a request is answered.

@@ -64,6 +64,8 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._awaiting_head = False  # between the deadline's start and the head's end
         self._head_since = 0.0  # loop time the awaited head's deadline started
         self._refused = False
+        self._body_pending = False  # the current request's head is in, its body not all yet
+        self._answered_early = False  # its response went out before that body had all arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -98,10 +100,26 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._awaiting_head = False  # (the deadline's timer, if pending, finds nothing to do)
+        self._body_pending = True
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._body_pending = False
+        if self._answered_early:  # the rest of the body is in: what comes now is the next head
+            self._answered_early = False
+            self._await_next_head()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._body_pending:
+            # Answered before the body had all arrived (a 413, say): the rest of the body, which
+            # the parser still reads and drops, is not the next head and must not count as one.
+            self._answered_early = True
+            return
+        self._await_next_head()
+
+    def _await_next_head(self) -> None:
         if not self.transport.is_closing():  # kept alive: the next head has the same deadline
             self._in_head = True
             self._head_bytes = 0
