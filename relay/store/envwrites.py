@@ -24,6 +24,7 @@ from relay.errors import ConflictError, NotFoundError, ValidationError
 from relay.store.plan import Confirm, EnvironmentPlan
 from relay.store.storage import Storage
 from relay.wire import codec
+from relay.wire.changes import deletion
 
 
 class EnvironmentWrites:
@@ -220,7 +221,7 @@ class EnvironmentWrites:
                 "nothing deleted"
             )  # fmt: skip
         summary = f"with {plan.flags} flags and {plan.segments} segments"
-        announcement = codec.dumps({"key": env, "deleted": True})
+        announcement = deletion(env)
         deleted = await self.storage.delete_environment(
             env, raw or b"", announcement, actor=self.actor, comment=comment or summary, now_ms=self._now_ms()
         )

@@ -44,6 +44,15 @@ class State:
             self._generation += 1
             self.keys.rebuild(self.environments, self._generation)
 
+    def drop_environment(self, env: str) -> bool:
+        """Forget a deleted environment: its ruleset, its record and so its keys. False if unknown."""
+        known = self.rulesets.pop(env, None) is not None
+        if self.environments.pop(env, None) is not None:
+            known = True
+            self._generation += 1
+            self.keys.rebuild(self.environments, self._generation)
+        return known
+
     def ready(self) -> bool:
         """Every environment loaded (/readyz)."""
         return self.loaded.is_set() and all(rs.ready for rs in self.rulesets.values())

@@ -5,6 +5,7 @@ The only module that imports `redis`. Layout (prefix P, default "relay"; environ
     P:environments            hash    E -> environment JSON (secret keys only as hashes)
     P:environments:changes    channel an environment JSON whenever one is created or changed;
                                       {"key": E, "deleted": true} when one is deleted
+    P:environments:deleted    hash    E -> when it was deleted (until it is created again)
     P:E:flags, P:E:segments   hash    item key -> item JSON (deletes leave a versioned tombstone)
     P:E:version               string  the environment's data version, +1 on every change
     P:E:epoch                 string  the epoch of its data, new on each `relay env accept`
@@ -92,17 +93,21 @@ return 1
 _CREATE_ENV = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('SET', KEYS[3], ARGV[3])
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('PUBLISH', KEYS[2], ARGV[2])
 return 1
 """
 
 
 # Delete an environment, if its record is still the one the caller read: the record, its data
-# keys (KEYS[4..]), then audit and announce. The audit stream stays, so the deletion can be read.
+# keys (KEYS[5..]), then mark it deleted (KEYS[4]: the periodic check of a node that missed the
+# announcement drops it by this mark, where an environment merely missing would be kept), audit
+# and announce. The audit stream stays, so the deletion can be read.
 _DELETE_ENV = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[7])
+for i = 5, #KEYS do redis.call('DEL', KEYS[i]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'version', '', 'time', ARGV[7], 'actor', ARGV[5],
   'action', 'env-delete', 'kind', 'environment', 'key', ARGV[1], 'comment', ARGV[6], 'before', '', 'after', '')
 redis.call('PUBLISH', KEYS[2], ARGV[3])
@@ -186,6 +191,11 @@ class Storage:
         return f"{self.prefix}:environments:changes"
 
     @property
+    def deleted_key(self) -> str:
+        """Environments deleted (`relay env delete`) and not created again: key -> when (ms)."""
+        return f"{self.prefix}:environments:deleted"
+
+    @property
     def changes_pattern(self) -> str:
         return f"{self.prefix}:*:changes"
 
@@ -202,6 +212,13 @@ class Storage:
     async def environments(self) -> dict[str, bytes]:
         raw = await self.client.hgetall(self.environments_key)
         return {k.decode(): v for k, v in raw.items()}
+
+    async def deleted_environments(self, envs: Sequence[str]) -> set[str]:
+        """Which of `envs` were deleted (and not created again)."""
+        if not envs:
+            return set()
+        marks = await self.client.hmget(self.deleted_key, list(envs))
+        return {env for env, mark in zip(envs, marks, strict=True) if mark is not None}
 
     async def environment(self, env: str) -> bytes | None:
         return await self.client.hget(self.environments_key, env)  # type: ignore[no-any-return]
@@ -273,7 +290,7 @@ class Storage:
 
     async def create_environment(self, env: str, doc: bytes, *, now_ms: int = 0) -> bool:
         """Store a new environment and its history mark; False if it already exists."""
-        keys = [self.environments_key, self.environments_channel, self.key(env, "history")]
+        keys = [self.environments_key, self.environments_channel, self.key(env, "history"), self.deleted_key]
         return bool(await self._create_env(keys=keys, args=[env, doc, now_ms]))
 
     async def delete_environment(
@@ -281,7 +298,7 @@ class Storage:
     ) -> bool:
         """Delete an environment's record and data keys, audit it, announce it; False (nothing
         done) if its record is no longer `seen`."""
-        keys = [self.environments_key, self.environments_channel, self.key(env, "audit")]
+        keys = [self.environments_key, self.environments_channel, self.key(env, "audit"), self.deleted_key]
         keys += self.environment_data_keys(env)
         args = [env, seen, announcement, self.audit_max, actor, comment, now_ms]
         return bool(await self._delete_env(keys=keys, args=args))

@@ -26,7 +26,7 @@ from relay.store.ruleset import Applied, Ruleset
 from relay.store.state import State
 from relay.store.storage import RedisError, Storage
 from relay.wire import codec
-from relay.wire.changes import Change, read_message
+from relay.wire.changes import Change, deleted_environment, read_message
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +155,13 @@ class Sync:
         for env in envs:
             if env not in rulesets:
                 self._wanted.add(env)
-        for env in set(rulesets) - set(envs):
-            self._diverge(rulesets[env], MISSING)
+        missing = sorted(set(rulesets) - set(envs))
+        deleted = await self.storage.deleted_environments(missing)
+        for env in missing:
+            if env in deleted:  # its announcement was missed: drop it now
+                self._drop(env)
+            else:  # gone without a deletion: Redis lost it, so keep serving what we have
+                self._diverge(rulesets[env], MISSING)
         diverged = sorted(e for e, rs in rulesets.items() if rs.diverged)
         for env, epoch in (await self.storage.epochs(diverged)).items():
             if epoch != rulesets[env].epoch:  # an operator's `relay env accept`, its message missed
@@ -280,9 +285,21 @@ class Sync:
         return out
 
     # messages -----------------------------------------------------------------------------------
+    def _drop(self, env: str) -> None:
+        """A deleted environment: forget it and end its streams (its SDKs reconnect, to a 401)."""
+        self._wanted.discard(env)
+        self._suspects.pop(env, None)
+        if self.state.drop_environment(env):
+            logger.info("%s: environment deleted; dropped it and ended its streams", env)
+            self._emit_reset(env)
+
     async def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"].decode()
         if channel == self.storage.environments_channel:
+            deleted = deleted_environment(message["data"])
+            if deleted is not None:
+                self._drop(deleted)
+                return
             env = self._set_environment(message["data"])
             if env is not None and env not in self.state.rulesets:
                 await self.resync(env)

@@ -6,6 +6,11 @@ the `Change` every node's sync makes of it. The only encoder and decoder of that
 
 The data version comes first and is spliced in by the write script (relay.store.storage._WRITE),
 the only place it is known: the writer encodes the rest, `message_tail`.
+
+The environments channel (P:environments:changes) carries an environment's record (JSON, read by
+relay.access.environments) whenever it is created or changed, and, when it is deleted:
+
+    {"key":"staging","deleted":true}                                                  `deletion`
 """
 
 from __future__ import annotations
@@ -77,3 +82,22 @@ def read_message(data: bytes | str, *, what: str = "change message") -> ChangeMe
         raise ValidationError(what, "kind and key must be strings")
     written = body.get("time")
     return ChangeMessage(version, kind, key, body.get("item"), written if isinstance(written, int) else None)
+
+
+def deletion(env: str) -> bytes:
+    """The announcement of an environment's deletion on the environments channel."""
+    return codec.dumps({"key": env, "deleted": True})
+
+
+def deleted_environment(data: bytes) -> str | None:
+    """The environment a message on the environments channel announces deleted, or None when it is
+    a record (which has no `deleted` member; records always have a client-side ID)."""
+    if b'"deleted"' not in data:  # (records are read by the caller; no second parse for them)
+        return None
+    try:
+        body = codec.loads(data, what="environment announcement")
+    except ValidationError:
+        return None
+    if isinstance(body, dict) and body.get("deleted") is True and isinstance(body.get("key"), str):
+        return body["key"]
+    return None

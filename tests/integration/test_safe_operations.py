@@ -333,8 +333,11 @@ def test_env_delete_removes_audits_and_announces_it(url: str) -> None:
         result = relay(["env", "delete", "prod", "--yes", "--comment", "retired"], url)
         assert result.exit_code == 0, result.output
         assert channel.messages() == [{"key": "prod", "deleted": True}]
-        assert sorted(k.decode() for k in client.scan_iter()) == ["relay:prod:audit"]
+        # What stays: the audit stream, and the deletion mark a node that missed the announcement
+        # drops the environment by (tests/integration/test_env_delete.py).
+        assert sorted(k.decode() for k in client.scan_iter()) == ["relay:environments:deleted", "relay:prod:audit"]
         assert client.hgetall("relay:environments") == {}
+        assert set(client.hgetall("relay:environments:deleted")) == {b"prod"}
     finally:
         channel.close()
         client.close()
@@ -346,6 +349,7 @@ def test_env_delete_removes_audits_and_announces_it(url: str) -> None:
     assert "env-delete environment prod: retired" in relay(["audit"], url).output
     # The key can be used again: a fresh environment, its history mark set, the audit continued.
     assert relay(["env", "create", "prod"], url).exit_code == 0
+    assert redis.Redis.from_url(url).hgetall("relay:environments:deleted") == {}  # created again: no mark
     assert relay(["env", "accept", "prod"], url).exit_code == 4
     assert relay(["flags", "list", "--json"], url).output.strip() == "{}"
     assert [e["action"] for e in json.loads(relay(["audit", "--json"], url).output)][:2] == ["env-create", "env-delete"]
