@@ -52,12 +52,13 @@ def require() -> None:
 def write(report: Report, path: str | Path) -> None:
     """The plot as `path`'s suffix says: .png, .svg or .html."""
     path = Path(path)
+    suffix = path.suffix.lower()
     fig = figure(report)
-    if path.suffix == ".png":
+    if suffix == ".png":
         path.write_bytes(_png(fig))
-    elif path.suffix == ".svg":
+    elif suffix == ".svg":
         fig.savefig(path, format="svg", metadata={"Date": None})
-    elif path.suffix in (".html", ".htm"):
+    elif suffix in (".html", ".htm"):
         svg = io.StringIO()
         fig.savefig(svg, format="svg", metadata={"Date": None})
         path.write_text(html_page(report, svg.getvalue()))
