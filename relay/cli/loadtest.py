@@ -5,19 +5,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from relay.cli.common import actor_option, env_option, redis_url, run, settings
+from relay.cli.common import actor_option, env_option, fail, redis_url, run, settings
+from relay.config import redact_url
+from relay.errors import RelayError
 from relay.loadtest import floor as floor_server
-from relay.loadtest import propagation, report, soak
+from relay.loadtest import plot, propagation, report, soak
 from relay.loadtest.propagation import progress
+from relay.loadtest.results import NoSamples
 from relay.loadtest.seed import ruleset
-from relay.store.storage import Storage
+from relay.loadtest.streams import StreamsNotReady
+from relay.store.storage import RedisError, Storage, unavailable
 from relay.store.writes import WritePath
+
+# `relay loadtest propagation` exits 0 when every stream got every flip in order; 1 when one did
+# not (or none got any); 6 when streams failed to connect, so nothing was flipped; else the CLI's
+# usual codes (2 usage, 3 unknown environment, 5 Redis unreachable). docs/loadtesting.md.
+EXIT_INCORRECT = 1
+EXIT_NOT_CONNECTED = 6
+
+
+def _plot_paths(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if Path(value).suffix.lower() not in (*plot.SUFFIXES, ".htm"):
+            raise click.BadParameter(f"{value}: the plot is written as {', '.join(plot.SUFFIXES)} (by its suffix)")
+    if values:
+        try:
+            plot.require()
+        except plot.PlotUnavailable as e:
+            raise click.BadParameter(str(e)) from None
+    return values
 
 
 @click.group("loadtest")
@@ -66,31 +87,69 @@ def seed(env: str, n_flags: int, n_segments: int, seed: int, batch: int, actor: 
 @click.option("--flips", default=5, show_default=True, help="How many times to flip the flag.")
 @click.option("--interval", default=0.5, show_default=True, help="Seconds between flips.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for connections and events.")
+@click.option(
+    "--allow-partial", is_flag=True,
+    help="If some streams fail to connect, measure the others instead of stopping (at least one must connect).",
+)  # fmt: skip
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write an HTML latency plot here.")
+@click.option(
+    "--plot", "plot_paths", multiple=True, type=click.Path(dir_okay=False), callback=_plot_paths,
+    help="Write the latency plot here: FILE.html (self-contained page), FILE.png or FILE.svg; repeatable.",
+)  # fmt: skip
 def propagation_command(
     target: str, env: str, sdk_key: str | None, kind: str, connections: int, contexts: int, flips: int,
-    interval: float, timeout: float, report_path: str | None, plot_path: str | None,
+    interval: float, timeout: float, allow_partial: bool, report_path: str | None, plot_paths: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Flip a flag through the write path and time commit -> event on every connection.
 
     The commit time is when this tool's own Redis subscriber sees the change, so neither the CLI's
     start-up nor the node's is counted. Redis is RELAY_REDIS_URL (or the embedded one).
+
+    Every stream must connect and get its first event before the first flip; if any fails, the
+    tool says why (with counts), writes nothing and exits 6 (unless --allow-partial).
     """
+    if kind != "client" and not sdk_key:
+        raise click.UsageError(
+            f"--kind {kind} opens server-side streams: they need --sdk-key (or RELAY_LOADTEST_SDK_KEY)"
+        )
     s = settings()
     plan = propagation.Plan(
         target=target.rstrip("/"), redis_url=redis_url(s), env=env, sdk_key=sdk_key, kind=kind,
         connections=connections, contexts=contexts, flips=flips, interval=interval, timeout=timeout,
-        prefix=s.redis_prefix,
+        prefix=s.redis_prefix, allow_partial=allow_partial,
     )  # fmt: skip
-    result = _run_fast(propagation.run(plan))
+    try:
+        result = _run_fast(propagation.run(plan))
+    except StreamsNotReady as e:
+        partial = f"; --allow-partial measures the {e.connected} that did" if e.connected else ""
+        fail(f"{e}\nnothing was flipped and nothing written to Redis{partial}", EXIT_NOT_CONNECTED)
+    except NoSamples as e:
+        fail(str(e), EXIT_INCORRECT)
+    except RelayError as e:
+        fail(e)
+    except (RedisError, OSError) as e:
+        fail(unavailable(e, redact_url(plan.redis_url)))
     click.echo(report.text(result))
     if report_path:
-        Path(report_path).write_text(json.dumps(asdict(result), indent=2))
-    if plot_path:
-        report.plot(result, plot_path)
+        Path(report_path).write_text(report.to_json(result))
+    for path in plot_paths:
+        plot.write(result, path)
     if not result.correct:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_INCORRECT)
+
+
+@loadtest_group.command("plot")
+@click.argument("report_path", metavar="REPORT", type=click.Path(exists=True, dir_okay=False))
+@click.argument("outputs", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False),
+                callback=_plot_paths)  # fmt: skip
+def plot_command(report_path: str, outputs: tuple[str, ...]) -> None:
+    """Draw the plot of a saved propagation report (--report) again: FILE.html, FILE.png or FILE.svg."""
+    result = report.from_json(Path(report_path).read_text())
+    if not result.deliveries:
+        fail(f"{report_path} has no per-sample rows (deliveries): it was written by an older relay", 2)
+    for path in outputs:
+        plot.write(result, path)
+        click.echo(f"wrote {path}")
 
 
 @loadtest_group.command("soak")

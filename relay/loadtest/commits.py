@@ -10,12 +10,16 @@ client had become fast enough to show it — a negative median in the smoke test
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from relay.store.storage import watch_channel
+from relay.wire import codec
 
 OnMessage = Callable[[bytes, float], None]
 
@@ -114,3 +118,42 @@ def watch(url: str, channel: str, on_message: OnMessage, stopped: Callable[[], b
                     on_message(value[2], now)
             buf = buf[pos:]
     return True
+
+
+def _watch(url: str, channel: str, flag: str, out: Any, stop: Any) -> None:
+    """In a process of its own: note when each change of `flag` arrives from Redis."""
+    prioritize()
+
+    def on_message(data: bytes, now: float) -> None:
+        body = codec.loads(data)
+        if body.get("key") == flag:
+            out.put((int(body["item"]["version"]), now))
+
+    try:
+        if not watch(url, channel, on_message, stop.is_set, None):  # rediss://, sentinel: redis-py
+            stop_watching = watch_channel(url, channel, on_message)
+            stop.wait()
+            stop_watching()
+    finally:
+        out.put(None)
+
+
+class CommitWatcher:
+    """The commit times, taken in a separate process: the tool's own event loop, busy reading
+    thousands of sockets, could otherwise delay them (CLOCK_MONOTONIC is shared by processes)."""
+
+    def __init__(self, url: str, channel: str, flag: str) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._out, self._stop = ctx.Queue(), ctx.Event()
+        self._process = ctx.Process(target=_watch, args=(url, channel, flag, self._out, self._stop), daemon=True)
+        self._process.start()
+        time.sleep(0.5)  # subscribed before the first flip
+
+    def stop(self) -> dict[int, float]:
+        """Stop watching; the commit time of each version seen, by version."""
+        self._stop.set()
+        commits: dict[int, float] = {}
+        while (item := self._out.get(timeout=10)) is not None:
+            commits[item[0]] = item[1]
+        self._process.join(5)
+        return commits

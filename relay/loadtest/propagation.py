@@ -1,33 +1,39 @@
 """Kill-switch propagation: how long a change takes from its commit in Redis to every client.
 
 Opens N real SSE connections (server-side `/all`, client-side `/eval` over many distinct contexts,
-or a mix) against a relay node, flips a flag K times through the real write path, and records for
-every connection and every flip the time from the commit — seen by this tool's own Redis
-subscriber, so nobody's start-up is counted — to the event's arrival. Also checks that every
-connection got every change, in order.
+or a mix) against a relay node and, once every one has had its first event, flips a flag K times
+through the real write path, recording for every connection and every flip the time from the
+commit — seen by this tool's own Redis subscriber, so nobody's start-up is counted — to the
+event's arrival. Also checks that every connection got every change, in order. If streams do not
+connect, it stops before the first write (`streams.StreamsNotReady`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
-import multiprocessing
 import random
 import re
 import resource
-import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from relay.access.environments import Environment
 from relay.config import Settings
-from relay.loadtest import commits
-from relay.loadtest.sse_client import SSEConnection
+from relay.errors import NotFoundError
+from relay.loadtest import results, streams
+from relay.loadtest.commits import CommitWatcher
+from relay.loadtest.results import Report, StreamRecord
+from relay.loadtest.sse_client import OnEvent, SSEConnection
 from relay.runtime.gcpolicy import collector_off
-from relay.store.storage import Storage, connect, watch_channel
+from relay.store.storage import Storage, connect
 from relay.store.writes import WritePath
-from relay.wire import codec
 from relay.wire.clientside import encode_context
+
+__all__ = ["FLAG", "Plan", "Report", "run"]
 
 FLAG = "loadtest-kill-switch"
 VERSION = re.compile(rb'"version":(\d+)')
@@ -49,46 +55,7 @@ class Plan:
     timeout: float = 30.0
     connect_concurrency: int = 200
     progress: bool = True
-
-
-@dataclass
-class Report:
-    plan: dict[str, Any]
-    connections: int
-    flips: int
-    samples: int
-    missing: int
-    out_of_order: int
-    errors: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    mean_ms: float
-    histogram: list[tuple[float, int]] = field(default_factory=list)  # (upper bound ms, count)
-    latencies_ms: list[float] = field(default_factory=list)
-    # One row per flip, in order: {"version", "samples", "p50_ms", "p99_ms", "max_ms"}. A tail made
-    # by one slow flip (a pause) and one that every flip shares (slow fan-out) look alike overall.
-    per_flip: list[dict[str, float]] = field(default_factory=list)
-    flip_p99_median_ms: float = float("nan")  # the typical flip's p99: one odd flip cannot move it
-
-    @property
-    def correct(self) -> bool:
-        return self.missing == 0 and self.out_of_order == 0 and self.errors == 0
-
-
-def _percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, round(p * (len(sorted_values) - 1)))]
-
-
-def _histogram(values: list[float]) -> list[tuple[float, int]]:
-    bounds = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, float("inf")]
-    counts = [0] * len(bounds)
-    for v in values:
-        counts[next(i for i, b in enumerate(bounds) if v <= b)] += 1
-    return list(zip(bounds, counts, strict=True))
+    allow_partial: bool = False  # measure the streams that connected instead of stopping
 
 
 def _raise_fd_limit(needed: int) -> None:
@@ -97,93 +64,141 @@ def _raise_fd_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, needed + 256)), hard))
 
 
-async def _ensure_flag(writer: WritePath, env: str, key: str) -> bool:
-    """The flag the tool flips: on/off, available to every SDK. Returns its current `on`."""
+async def _flag_state(writer: WritePath, env: str, key: str) -> bool | None:
+    """The flag's current `on`, or None when it does not exist yet (a read: nothing is written)."""
     try:
         return bool((await writer.get_item(env, "flag", key))["on"])
-    except Exception:
-        flag = {"key": key, "on": True, "variations": [False, True], "offVariation": 0, "fallthrough": {"variation": 1},
-                "description": "Flipped by relay loadtest propagation.",
-                "clientSideAvailability": {"usingEnvironmentId": True, "usingMobileKey": True}}  # fmt: skip
-        await writer.put_item(env, "flag", flag, comment="loadtest")
+    except NotFoundError:
+        return None
+
+
+async def _create_flag(writer: WritePath, env: str, key: str) -> int:
+    """The flag the tool flips: on, with on/off variations, available to every SDK. Its version."""
+    flag = {"key": key, "on": True, "variations": [False, True], "offVariation": 0, "fallthrough": {"variation": 1},
+            "description": "Flipped by relay loadtest propagation.",
+            "clientSideAvailability": {"usingEnvironmentId": True, "usingMobileKey": True}}  # fmt: skip
+    return int((await writer.put_item(env, "flag", flag, comment="loadtest")).items[0]["version"])
+
+
+async def _ensure_flag(writer: WritePath, env: str, key: str) -> bool:
+    """The flag's current `on`, creating it first if need be (the soak test's set-up)."""
+    on = await _flag_state(writer, env, key)
+    if on is None:
+        await _create_flag(writer, env, key)
         return True
+    return on
 
 
-async def run(plan: Plan) -> Report:
-    _raise_fd_limit(plan.connections)
-    storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
-    writer = WritePath(storage, actor="loadtest")
-    environment = await writer.environment(plan.env)
-    on = await _ensure_flag(writer, plan.env, plan.flag)
-
-    commits: dict[int, float] = {}
-    arrivals: dict[SSEConnection, list[tuple[int, float]]] = {}
-    ready: set[SSEConnection] = set()
-    received: dict[int, int] = {}  # version -> connections that got it (no O(n) scan per wait step)
-
-    server_marker = f'"path":"/flags/{plan.flag}"'.encode()
-    client_marker = f'{{"key":"{plan.flag}"'.encode()
-
-    def on_event(conn: SSEConnection, name: str, data: bytes, now: float) -> None:
-        if name == "put":
-            ready.add(conn)
-            return
-        if name != "patch" or not (server_marker in data or data.startswith(client_marker)):
-            return
-        found = VERSION.search(data)  # the item's own version comes first in relay's canonical JSON
-        if found:
-            version = int(found.group(1))
-            arrivals[conn].append((version, now))
-            received[version] = received.get(version, 0) + 1
-
-    watcher = _CommitWatcher(plan.redis_url, storage.key(plan.env, "changes"), plan.flag)
+def _connections(plan: Plan, environment: Environment, on_event: OnEvent, arrived: list[int]) -> list[SSEConnection]:
+    """The streams to open, in order: connection i of a client run uses context i % plan.contexts."""
     rng = random.Random(7)
-    plans = ["free", "pro"]
-    contexts = [{"kind": "user", "key": f"loadtest-{i}", "plan": rng.choice(plans)} for i in range(plan.contexts)]
-    conns: list[SSEConnection] = []
-    arrived = [0]  # pieces of data received by all connections together, not yet parsed
+    contexts = [
+        {"kind": "user", "key": f"loadtest-{i}", "plan": rng.choice(["free", "pro"])} for i in range(plan.contexts)
+    ]
+    conns = []
     for i in range(plan.connections):
         kind = plan.kind if plan.kind != "mix" else ("server" if i % 2 == 0 else "client")
         if kind == "server":
-            if not plan.sdk_key:
-                raise SystemExit("server-side streams need --sdk-key")
-            url, headers = f"{plan.target}/all", {"Authorization": plan.sdk_key}
+            url, headers = f"{plan.target}/all", {"Authorization": plan.sdk_key or ""}
         else:
-            url, headers = (
-                f"{plan.target}/eval/{environment.client_side_id}/{encode_context(contexts[i % plan.contexts])}",
-                {},
-            )
+            context = encode_context(contexts[i % plan.contexts])
+            url, headers = f"{plan.target}/eval/{environment.client_side_id}/{context}", {}
         # Deferred parsing: each arrival is only timestamped while a flip is in flight (see sse_client).
-        conn = SSEConnection(url, headers, on_event, label=kind, backlog=[], arrived=arrived)
-        arrivals[conn] = []
-        conns.append(conn)
+        conns.append(SSEConnection(url, headers, on_event, label=kind, backlog=[], arrived=arrived))
+    return conns
 
-    bar = progress(plan.connections, "connecting", plan.progress)
-    gate = asyncio.Semaphore(plan.connect_concurrency)
-    tasks: list[asyncio.Task[None]] = []
 
-    async def open_one(conn: SSEConnection) -> None:
-        async with gate:
-            try:
-                await conn.open(plan.timeout)
-                tasks.append(asyncio.create_task(conn.run()))
-            except (OSError, ConnectionError, TimeoutError) as e:
-                conn.error = f"{type(e).__name__}: {e}"
-            bar.update(1)
+async def run(plan: Plan) -> Report:
+    """Open the streams, check them, flip, measure. Raises `streams.StreamsNotReady` (nothing
+    written) when streams failed, and `results.NoSamples` when no stream saw any flip."""
+    if plan.kind != "client" and not plan.sdk_key:
+        raise ValueError("server-side streams need an SDK key (--sdk-key)")
+    _raise_fd_limit(plan.connections)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
+    writer = WritePath(storage, actor="loadtest")
+    conns: list[SSEConnection] = []
+    opened = streams.Opened(live=[])
+    try:
+        environment = await writer.environment(plan.env)
+        on = await _flag_state(writer, plan.env, plan.flag)
 
-    await asyncio.gather(*(open_one(c) for c in conns))
-    bar.close()
-    live = [c for c in conns if c.error is None]
+        arrivals: dict[SSEConnection, list[tuple[int, float]]] = {}
+        ready: set[SSEConnection] = set()
+        received: dict[int, int] = {}  # version -> connections that got it (no O(n) scan per wait step)
+        server_marker = f'"path":"/flags/{plan.flag}"'.encode()
+        client_marker = f'{{"key":"{plan.flag}"'.encode()
 
-    def drain() -> None:
-        for conn in live:
-            conn.drain()
+        def on_event(conn: SSEConnection, name: str, data: bytes, now: float) -> None:
+            if name == "put":
+                ready.add(conn)
+                return
+            if name != "patch" or not (server_marker in data or data.startswith(client_marker)):
+                return
+            found = VERSION.search(data)  # the item's own version comes first in relay's canonical JSON
+            if found:
+                version = int(found.group(1))
+                arrivals[conn].append((version, now))
+                received[version] = received.get(version, 0) + 1
 
-    deadline = time.monotonic() + plan.timeout
-    while len(ready) < len(live) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        drain()
+        arrived = [0]  # pieces of data received by all connections together, not yet parsed
+        conns = _connections(plan, environment, on_event, arrived)
+        arrivals.update((c, []) for c in conns)
 
+        def drain(some: list[SSEConnection]) -> None:
+            for conn in some:
+                conn.drain()
+
+        bar = progress(plan.connections, "connecting", plan.progress)
+        opened = await streams.open_all(conns, ready, plan.timeout, plan.connect_concurrency, bar, drain)
+        if opened.failures and (not plan.allow_partial or not opened.live):
+            raise streams.StreamsNotReady(len(conns), opened.failures, plan.kind == "mix")
+        live = opened.live
+
+        # Nothing is written before this point: every stream is live and has had its first event.
+        watcher = CommitWatcher(plan.redis_url, storage.key(plan.env, "changes"), plan.flag)
+        try:
+            if on is None:
+                on, created = True, await _create_flag(writer, plan.env, plan.flag)
+                await _delivered(received, created, live, plan.timeout, drain)  # not a sample
+                await asyncio.sleep(plan.interval)
+            versions = await _flip(plan, writer, on, live, arrivals, received, arrived, drain)
+        finally:
+            commits = watcher.stop()
+        drain(live)
+    finally:
+        for task in opened.tasks:
+            task.cancel()
+        for conn in conns:
+            conn.close()
+        await storage.close()
+    index = {c: i for i, c in enumerate(conns)}
+    records = [StreamRecord(index[c], c.label, arrivals[c], c.error is not None) for c in live]
+    failed = dict(sorted(collections.Counter(opened.failures.values()).items()))
+    plan_out = asdict(plan) | {"sdk_key": "****" if plan.sdk_key else None}
+    return results.build(plan_out, records, versions, commits, started_at=started_at, connect_failures=failed)
+
+
+async def _delivered(
+    received: dict[int, int], version: int, live: list[SSEConnection], timeout: float, drain: streams.Drain
+) -> None:
+    deadline = time.monotonic() + timeout
+    while received.get(version, 0) < len(live) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        drain(live)
+
+
+async def _flip(
+    plan: Plan,
+    writer: WritePath,
+    on: bool,
+    live: list[SSEConnection],
+    arrivals: dict[SSEConnection, list[tuple[int, float]]],
+    received: dict[int, int],
+    arrived: list[int],
+    drain: streams.Drain,
+) -> list[int]:
+    """Flip `plan.flips` times, each time until every live stream has the change (or timeout)."""
     # The tool's own cyclic GC, walking 10,000 connections' objects, paused it for 100-170 ms in
     # a full collection: every arrival of the flip it fell in was timestamped that much late, and
     # one such flip in five made the run's p99. Set-up objects are frozen out of later passes, and
@@ -194,7 +209,7 @@ async def run(plan: Plan) -> Report:
     try:
         for _ in range(plan.flips):
             on = not on
-            drain()
+            drain(live)
             with collector_off():
                 arrived[0] = 0
                 result = await writer.toggle(plan.env, plan.flag, on, comment="loadtest flip")
@@ -207,115 +222,24 @@ async def run(plan: Plan) -> Report:
                     # Parse once every connection has had bytes (or now and then): parsing while
                     # events are still arriving would delay reading them. What parsing finds decides.
                     if arrived[0] >= len(live) or step % 100 == 0:
-                        drain()
+                        drain(live)
                     if step % 100 == 0 and not _behind(live, arrivals, version):  # some connection failed
                         break
             await asyncio.sleep(plan.interval)
     finally:
         gc.unfreeze()
-    drain()
-
-    for task in tasks:
-        task.cancel()
-    commits.update(watcher.stop())
-    for conn in conns:
-        conn.close()
-    await storage.close()
-    return _report(plan, conns, versions, commits, arrivals)
-
-
-def _watch(url: str, channel: str, flag: str, out: Any, stop: Any) -> None:
-    """In a process of its own: note when each change of `flag` arrives from Redis."""
-    commits.prioritize()
-
-    def on_message(data: bytes, now: float) -> None:
-        body = codec.loads(data)
-        if body.get("key") == flag:
-            out.put((int(body["item"]["version"]), now))
-
-    try:
-        if not commits.watch(url, channel, on_message, stop.is_set, None):  # rediss://, sentinel: redis-py
-            stop_watching = watch_channel(url, channel, on_message)
-            stop.wait()
-            stop_watching()
-    finally:
-        out.put(None)
-
-
-class _CommitWatcher:
-    """The commit times, taken in a separate process: the tool's own event loop, busy reading
-    thousands of sockets, could otherwise delay them (CLOCK_MONOTONIC is shared by processes)."""
-
-    def __init__(self, url: str, channel: str, flag: str) -> None:
-        ctx = multiprocessing.get_context("fork")
-        self._out, self._stop = ctx.Queue(), ctx.Event()
-        self._process = ctx.Process(target=_watch, args=(url, channel, flag, self._out, self._stop), daemon=True)
-        self._process.start()
-        time.sleep(0.5)  # subscribed before the first flip
-
-    def stop(self) -> dict[int, float]:
-        self._stop.set()
-        commits: dict[int, float] = {}
-        while (item := self._out.get(timeout=10)) is not None:
-            commits[item[0]] = item[1]
-        self._process.join(5)
-        return commits
+    return versions
 
 
 def _behind(live: list[SSEConnection], arrivals: dict[SSEConnection, list[tuple[int, float]]], version: int) -> bool:
     return any(not arrivals[c] or arrivals[c][-1][0] < version for c in live if c.error is None)
 
 
-def _report(
-    plan: Plan,
-    conns: list[SSEConnection],
-    versions: list[int],
-    commits: dict[int, float],
-    arrivals: dict[SSEConnection, list[tuple[int, float]]],
-) -> Report:
-    by_flip: dict[int, list[float]] = {v: [] for v in versions}
-    missing = out_of_order = 0
-    for conn in conns:
-        got = arrivals[conn]
-        seen = [v for v, _ in got]
-        if seen != sorted(seen):
-            out_of_order += 1
-        times = dict(got)
-        for v in versions:
-            if v not in times or v not in commits:
-                missing += 1
-            else:
-                by_flip[v].append((times[v] - commits[v]) * 1000)
-    values = sorted(x for flip in by_flip.values() for x in flip)
-    per_flip = []
-    for v, flip in by_flip.items():
-        flip.sort()
-        p50, p99 = _percentile(flip, 0.50), _percentile(flip, 0.99)
-        top = flip[-1] if flip else float("nan")
-        per_flip.append({"version": v, "samples": len(flip), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
-                         "max_ms": round(top, 3)})  # fmt: skip
-    return Report(
-        plan=asdict(plan) | {"sdk_key": "****" if plan.sdk_key else None},
-        connections=len(conns),
-        flips=len(versions),
-        samples=len(values),
-        missing=missing,
-        out_of_order=out_of_order,
-        errors=sum(1 for c in conns if c.error is not None and not arrivals[c]),
-        p50_ms=round(_percentile(values, 0.50), 3),
-        p90_ms=round(_percentile(values, 0.90), 3),
-        p99_ms=round(_percentile(values, 0.99), 3),
-        max_ms=round(values[-1], 3) if values else float("nan"),
-        mean_ms=round(statistics.fmean(values), 3) if values else float("nan"),
-        histogram=_histogram(values),
-        latencies_ms=[round(v, 3) for v in values],
-        per_flip=per_flip,
-        flip_p99_median_ms=round(statistics.median(f["p99_ms"] for f in per_flip), 3) if per_flip else float("nan"),
-    )
-
-
 class _NoBar:
     def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
         pass
 
     def close(self) -> None:

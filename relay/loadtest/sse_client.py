@@ -24,6 +24,26 @@ from urllib.parse import urlsplit
 OnEvent = Callable[["SSEConnection", str, bytes, float], None]  # (connection, event, raw data, arrival)
 
 
+class HTTPStatusError(ConnectionError):
+    """The server answered the stream request with a status other than 200."""
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(f"{url}: HTTP {status}")
+        self.status = status
+
+
+class NoResponseError(TimeoutError):
+    """Connected, but no response headers arrived within the timeout."""
+
+
+class NotAStreamError(ConnectionError):
+    """A 200 response that is not an event stream (the target is some other web server)."""
+
+    def __init__(self, url: str, content_type: str) -> None:
+        super().__init__(f"{url}: Content-Type {content_type or '(none)'}, not text/event-stream")
+        self.content_type = content_type
+
+
 class _StreamProtocol(asyncio.Protocol):
     def __init__(self, conn: SSEConnection) -> None:
         self.conn = conn
@@ -127,13 +147,20 @@ class SSEConnection:
         protocol.transport.write(("\r\n".join(head) + "\r\n\r\n").encode())
         try:
             response = await asyncio.wait_for(asyncio.shield(protocol.headers), timeout)
+        except TimeoutError:
+            self.close()
+            raise NoResponseError(f"{self.url}: no response headers within {timeout:g} s") from None
         except BaseException:
             self.close()
             raise
         status = response.split(b" ", 2)[1]
         if status != b"200":
             self.close()
-            raise ConnectionError(f"{self.url}: HTTP {status.decode()}")
+            raise HTTPStatusError(self.url, int(status) if status.isdigit() else 0)
+        content_type = _header(response, b"content-type")
+        if b"text/event-stream" not in content_type.lower():
+            self.close()
+            raise NotAStreamError(self.url, content_type.decode("latin-1"))
 
     async def run(self) -> None:
         """Until the server closes the stream (or `close`); events arrive meanwhile via `on_event`."""
@@ -166,3 +193,12 @@ class SSEConnection:
     def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
+
+
+def _header(head: bytes, name: bytes) -> bytes:
+    """One header's value from a raw response head ("" when absent); `name` in lower case."""
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return b""

@@ -6,18 +6,39 @@ import asyncio
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
 from relay.cli import main
-from relay.loadtest import propagation, report
+from relay.loadtest import plot, propagation, report
 from tests.integration.helpers import demo_environment, run_async, storage_for
 from tests.integration.redis_server import RedisServer, free_port
 from tests.integration.relay_process import RelayProcess
+
+Node = tuple[RelayProcess, RedisServer, dict[str, str]]
+
+
+def _propagation(redis_url: str, *args: str) -> Any:
+    """`relay loadtest propagation --env prod … ARGS` through the CLI, small and quick."""
+    base = ["loadtest", "propagation", "--env", "prod", "--connections", "20", "--flips", "2", "--interval", "0.05"]
+    return CliRunner().invoke(main, [*base, "--timeout", "10", *args], env={"RELAY_REDIS_URL": redis_url})
+
+
+def _flag_and_audit(redis_url: str) -> tuple[int | None, int]:
+    """The kill-switch flag's version (None: absent) and the length of prod's audit log."""
+
+    async def read() -> tuple[int | None, int]:
+        storage = storage_for(redis_url)
+        raw = (await storage.items("prod", "flag", [propagation.FLAG]))[propagation.FLAG]
+        return (json.loads(raw)["version"] if raw else None), len(await storage.audit("prod"))
+
+    return run_async(read())
 
 
 def test_propagation_smoke_every_connection_gets_every_change_in_order(
@@ -42,11 +63,79 @@ def test_propagation_smoke_every_connection_gets_every_change_in_order(
         flip_p99s = sorted(f["p99_ms"] for f in result.per_flip)
         assert result.flip_p99_median_ms == flip_p99s[1]
         assert "per flip (version: p50 / p99 / max ms; median of the flips' p99" in report.text(result)
-        report.plot(result, tmp_path / "plot.html")
+        plot.write(result, tmp_path / "plot.html")
         assert "<svg" in (tmp_path / "plot.html").read_text()
         assert "correctness: missing 0, out of order 0, failed connections 0  OK" in report.text(result)
     finally:
         relay.stop()
+
+
+def test_a_wrong_port_stops_before_flipping_and_says_connection_refused(redis_server: RedisServer) -> None:
+    secrets = demo_environment(redis_server.url)
+    before = _flag_and_audit(redis_server.url)
+    result = _propagation(
+        redis_server.url, "--target", f"http://127.0.0.1:{free_port()}", "--sdk-key", secrets["sdk_key"]
+    )
+    assert result.exit_code == 6, result.output
+    assert "0 of 20 streams connected: connection refused (20)" in result.output
+    assert "nothing was flipped" in result.output and "nan" not in result.output
+    assert _flag_and_audit(redis_server.url) == before == (None, before[1])  # not even created
+
+
+def test_a_wrong_key_stops_before_flipping_and_says_401(demo_node: Node) -> None:
+    relay, redis, _ = demo_node
+    created = _propagation(redis.url, "--target", relay.url, "--kind", "client")  # the flag exists from here on
+    assert created.exit_code == 0, created.output
+    before = _flag_and_audit(redis.url)
+    result = _propagation(redis.url, "--target", relay.url, "--sdk-key", "sdk-wrong")
+    assert result.exit_code == 6, result.output
+    assert "0 of 20 streams connected: 401 unauthorized (20)" in result.output
+    assert "nan" not in result.output
+    assert _flag_and_audit(redis.url) == before and before[0] is not None
+
+    # A mix with a wrong SDK key: the client half connects, the server half does not. Still stopped…
+    result = _propagation(redis.url, "--target", relay.url, "--sdk-key", "sdk-wrong", "--kind", "mix")
+    assert result.exit_code == 6, result.output
+    assert "10 of 20 streams connected: 401 unauthorized (10 server)" in result.output
+    assert _flag_and_audit(redis.url) == before
+    # … unless the operator asks for the streams that did connect to be measured.
+    result = _propagation(
+        redis.url, "--target", relay.url, "--sdk-key", "sdk-wrong", "--kind", "mix", "--allow-partial"
+    )
+    assert result.exit_code == 0, result.output
+    assert "10 connections (mix) + 10 not connected, left out (--allow-partial): 401 unauthorized (10)" in result.output
+    assert _flag_and_audit(redis.url)[0] == before[0] + 2
+
+
+def test_a_run_writes_every_sample_and_the_plots(demo_node: Node, tmp_path: Path) -> None:
+    relay, redis, secrets = demo_node
+    files = [tmp_path / name for name in ("run.json", "run.png", "run.html")]
+    result = _propagation(
+        redis.url, "--target", relay.url, "--sdk-key", secrets["sdk_key"], "--kind", "mix",
+        "--report", str(files[0]), "--plot", str(files[1]), "--plot", str(files[2]),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    def strict(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON report")
+
+    data = json.loads(files[0].read_text(), parse_constant=strict)
+    assert data["connections"] == 20 and data["samples"] == 40 and data["p50_ms"] <= data["p99_ms"]  # kept
+    assert len(data["latencies_ms"]) == 40 and [f["flip"] for f in data["per_flip"]] == [1, 2]
+    rows = data["deliveries"]
+    assert {(r["flip"], r["connection"]) for r in rows} == {(f, c) for f in (1, 2) for c in range(20)}
+    assert {r["connection"]: r["kind"] for r in rows} == {c: "server" if c % 2 == 0 else "client" for c in range(20)}
+    assert sorted(r["ms"] for r in rows) == data["latencies_ms"] and data["missed"] == []
+    assert set(data["per_kind"]) == {"client", "server"} and data["per_kind"]["server"]["samples"] == 20
+
+    png = files[1].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == 2000 and 1000 <= height <= 2000, (width, height)  # 10 in wide at 2x
+    assert 20_000 < len(png) < 400_000
+    page = files[2].read_text()
+    assert "<svg" in page and "<script" not in page and "<?xml" not in page
+    assert "flip 2" in page and relay.url in page
 
 
 def test_the_reference_floor_is_measured_by_the_same_tool(redis_server: RedisServer, tmp_path: Path) -> None:
