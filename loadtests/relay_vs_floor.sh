@@ -54,6 +54,9 @@ for pair in $(seq "$PAIRS"); do
     "$BIN/relay" loadtest propagation --target "http://127.0.0.1:$port" --env prod --sdk-key "$KEY" \
       --kind "$KIND" --connections "$CONNS" --flips "$FLIPS" --interval "$INTERVAL" --contexts "$CONNS" \
       --report "$report" >"$OUT/$target-$CONNS-$pair.out" 2>&1 || true
+    if [ ! -s "$report" ]; then  # the tool stopped before flipping (streams not connected, say): say why
+      echo "$target: no report; the tool said:"; tail -3 "$OUT/$target-$CONNS-$pair.out"; continue
+    fi
     "$BIN/python" -c "
 import json, sys
 r = json.load(open(sys.argv[1]))
