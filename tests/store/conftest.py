@@ -14,3 +14,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """The same, with an append-only file: it comes back with its data after a restart."""
+    server = RedisServer(tmp_path / "redis-aof", persistent=True).start()
+    yield server
+    server.stop()

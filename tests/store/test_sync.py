@@ -6,9 +6,9 @@ import asyncio
 import signal
 from pathlib import Path
 
-from relay.store.ruleset import Change
 from relay.store.sync import Sync
 from relay.wire import codec
+from relay.wire.changes import Change
 from tests.integration.helpers import eventually, new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
 
