@@ -1,27 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis-aof", persistent=True).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,5 @@
+"""Fixtures every test package may use: a real redis-server on a free port (never a mock)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
