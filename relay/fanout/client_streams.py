@@ -29,7 +29,6 @@ class Group:
     with_reasons: bool
     results: dict[str, Evaluation]
     key: tuple[Any, ...] = ()
-    pending: int = 0  # connections between their first event and attaching: keep the group alive
     _put: tuple[int, bytes] | None = None
 
     def put(self, rs: Ruleset) -> bytes:
@@ -75,13 +74,17 @@ class ClientStreams(Registry[Group, Sink]):
         if group is None:
             results = rs.snapshot.evaluate_all(ctx, audience)
             group = groups[key] = Group(rs.env, ctx, audience, with_reasons, results, key)
-        group.pending += 1
         return group
 
-    def attach(self, group: Group, sink: Sink) -> None:
-        self._add(group, sink)
-        # Again: the group's last connection may have left since this one's first event.
-        self._groups.setdefault(group.env, {})[group.key] = group
+    def attach(self, group: Group, sink: Sink) -> Group:
+        """Register `sink` with the group of its context, and return that group: `group` itself, or,
+        if `group` emptied and was forgotten since this stream's first event and a newer group of
+        the same context was made meanwhile, the newer one (changes reach only the groups held
+        here, so a stream must never sit in a forgotten one, nor push a live one out). The stream
+        re-reads its snapshot after attaching (relay.server.streaming), from whichever it joined."""
+        current = self._groups.setdefault(group.env, {}).setdefault(group.key, group)
+        self._add(current, sink)
+        return current
 
     def detach(self, group: Group, sink: Sink) -> None:
         self._remove(group, sink)

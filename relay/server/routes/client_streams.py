@@ -35,8 +35,9 @@ async def _evaluated_stream(
         return rs.version, group.put(rs)
 
     def attach(sink: Sink) -> None:
+        nonlocal group
         assert group is not None
-        streams.attach(group, sink)
+        group = streams.attach(group, sink)  # (the newer group of this context, if there is one)
 
     def detach(sink: Sink) -> None:
         assert group is not None
