@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,10 +52,14 @@ class Admin:
     max_item_bytes: int = Settings().max_item_bytes
 
     def __init__(
-        self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None
-    ) -> None:
+        self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None,
+        audit_fields: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.storage = storage
         self.actor = actor
+        # How `actor` was established, in every audit entry: {"via": "api", "token": "tok_…"} for the admin
+        # API (actor: the token's owner), {"via": "direct-redis", "os_user": …} for the CLI on Redis itself.
+        self.audit_fields = dict(audit_fields or {})
         self.clock = clock
         self.sealer = sealer  # with one, SDK keys are also stored sealed, so secure mode can use them
 
@@ -100,7 +104,12 @@ class Admin:
         if not await self.storage.create_environment(key, codec.dumps(env.to_dict())):
             raise ConflictError(f'environment "{key}" already exists')
         await self.storage.audit_environment(
-            key, actor=self.actor, action="env-create", comment="", now_ms=env.created_ms
+            key,
+            actor=self.actor,
+            action="env-create",
+            comment="",
+            now_ms=env.created_ms,
+            audit_fields=self.audit_fields,
         )
         secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
         return env, secrets
@@ -117,7 +126,12 @@ class Admin:
         rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000), sealed)
         await self.storage.replace_environment(env_key, raw or b"", codec.dumps(rotated.to_dict()))
         await self.storage.audit_environment(
-            env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
+            env_key,
+            actor=self.actor,
+            action=f"rotate-{kind}-key",
+            comment=comment,
+            now_ms=now,
+            audit_fields=self.audit_fields,
         )
         return new_key
 
@@ -148,7 +162,12 @@ class Admin:
             return
         await self.storage.replace_environment(env_key, raw or b"", codec.dumps(updated.to_dict()))
         await self.storage.audit_environment(
-            env_key, actor=self.actor, action=f"secure-mode-{'on' if on else 'off'}", comment=comment, now_ms=now
+            env_key,
+            actor=self.actor,
+            action=f"secure-mode-{'on' if on else 'off'}",
+            comment=comment,
+            now_ms=now,
+            audit_fields=self.audit_fields,
         )
 
     def _opens(self, env_key: str, cred: Credential) -> bool:
@@ -209,7 +228,9 @@ class Admin:
             )
 
     async def _write(self, env: str, writes: list[ItemWrite], comment: str) -> WriteResult:
-        versions = await self.storage.write(env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms())
+        versions = await self.storage.write(
+            env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms(), audit_fields=self.audit_fields
+        )
         return WriteResult([codec.loads(w.item_json) for w in writes], versions)
 
     async def _single(
@@ -315,5 +336,6 @@ class Admin:
             action="accept-redis-data",
             comment=comment or f"epoch {epoch}",
             now_ms=self._now_ms(),
+            audit_fields=self.audit_fields,
         )
         return version
