@@ -116,11 +116,17 @@ class TokenStore:
             raise NotFoundError(f'no token "{token_id}"')
         return raw
 
-    async def raw_records(self, ids: list[str]) -> dict[str, bytes | None]:
-        """The stored JSON of these tokens (None: gone), for caches to see what changed."""
+    async def records(self, ids: list[str]) -> dict[str, TokenRecord | None]:
+        """These tokens as stored, without their last use (None: gone or unreadable), for caches to compare."""
         if not ids:
             return {}
-        return dict(zip(ids, await self.storage.client.hmget(self.records_key, ids), strict=True))
+        out: dict[str, TokenRecord | None] = {}
+        for tid, raw in zip(ids, await self.storage.client.hmget(self.records_key, ids), strict=True):
+            try:
+                out[tid] = None if raw is None else _record(raw, None)
+            except ValidationError:
+                out[tid] = None
+        return out
 
     async def list(self) -> list[TokenRecord]:
         """Every token, revoked and expired ones too, oldest first."""
@@ -224,24 +230,29 @@ class TokenStore:
 
     # changes ------------------------------------------------------------------------------------
     async def watch(
-        self, on_change: Callable[[str | None], None], *, max_delay: float = 10.0, timeout: float = 5.0
+        self,
+        on_change: Callable[[str], None],
+        on_connection: Callable[[bool], None],
+        *,
+        max_delay: float = 10.0,
+        timeout: float = 5.0,
     ) -> None:
-        """Forever: `on_change(token id)` for each change; `on_change(None)` on each (re)subscription and each
-        loss of Redis, since messages may have been missed (drop every cached token)."""
+        """Forever: `on_change(token id)` for each change announced; `on_connection(True)` once subscribed and
+        `on_connection(False)` when Redis is lost (messages may be missed meanwhile: drop what is cached)."""
         attempt = 0
         while True:
             pubsub = self.storage.pubsub()
             try:
                 async with asyncio.timeout(timeout):
                     await pubsub.subscribe(self.channel)
-                on_change(None)
+                on_connection(True)
                 attempt = 0
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
                         on_change(message["data"].decode())
             except (RedisError, OSError, TimeoutError) as e:
-                on_change(None)
+                on_connection(False)
                 logger.warning("token changes: lost Redis (%s: %s); reconnecting", type(e).__name__, e)
             finally:
                 try:

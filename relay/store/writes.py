@@ -301,9 +301,13 @@ class Admin:
 
         return await self._single(env, kind, key, change, expected_version, comment)
 
-    async def import_items(self, env: str, doc: Any, *, replace_all: bool = False, comment: str = "") -> WriteResult:
+    async def import_items(
+        self, env: str, doc: Any, *, replace_all: bool = False, comment: str = "",
+        check: Callable[[str, str], None] | None = None,
+    ) -> WriteResult:  # fmt: skip
         """All or nothing: every item is validated before anything is written, then one atomic write.
-        With `replace_all`, items missing from the document are deleted."""
+        With `replace_all`, items missing from the document are deleted. `check(kind, key)` sees every item
+        about to be written or deleted, and may refuse the whole import by raising (a token's scope)."""
         flags, segments = parse_items(doc, strict=True, default_version=1)
         items = {"flag": {k: f.data for k, f in flags.items()}, "segment": {k: s.data for k, s in segments.items()}}
         await self.environment(env)
@@ -319,6 +323,8 @@ class Admin:
                             writes.append(self._prepare(kind, key, {}, current[key], "delete"))
             if not writes:
                 return WriteResult([], [])
+            for w in writes if check is not None else ():
+                check(w.kind, w.key)
             try:
                 return await self._write(env, writes, comment)
             except ConflictError:

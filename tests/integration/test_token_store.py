@@ -99,14 +99,15 @@ def test_last_use_is_written_at_most_once_a_minute_without_rewriting_the_record(
 def test_changes_are_announced_and_audited_without_secrets(redis_server: RedisServer) -> None:
     async def scenario() -> None:
         store = TokenStore(storage_for(redis_server.url))
-        seen: list[str | None] = []
-        watcher = asyncio.create_task(store.watch(seen.append))
-        await eventually(lambda: seen == [None], what="the subscription")
+        seen: list[str | bool] = []
+        watcher = asyncio.create_task(store.watch(seen.append, seen.append))
+        await eventually(lambda: seen == [True], what="the subscription")
         token, record = await store.issue("ann", "admin", (), (), None, by=BREAK_GLASS)
         new, _ = await store.rotate(record.id, by=BREAK_GLASS)
         await store.revoke(record.id, by=BREAK_GLASS)
-        await eventually(lambda: seen == [None, record.id, record.id, record.id], what="three announcements")
+        await eventually(lambda: seen == [True, record.id, record.id, record.id], what="three announcements")
         watcher.cancel()
+        assert (await store.records([record.id, "tok_000000000000"]))[record.id] == await store.get(record.id)
         entries = await store.audit()
         assert [e["action"] for e in entries] == ["token-revoke", "token-rotate", "token-create"]
         assert {(e["actor"], e["via"], e["target"]) for e in entries} == {(BREAK_GLASS, "direct-redis", record.id)}
