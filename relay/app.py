@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
+from relay.admin.app import create_admin_app
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
 from relay.fanout.client_streams import ClientStreams
@@ -36,6 +37,7 @@ from relay.wire.changes import Change
 from relay.wire.payloads import HEARTBEAT, change_events
 
 logger = logging.getLogger(__name__)
+ADMIN_OPS = ("/status", "/metrics")  # on the admin listener too; on the SDK port while sdk_port_ops
 
 
 async def _relay_error(request: Request, exc: Exception) -> Response:
@@ -167,13 +169,22 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> ASGIApp:
             *client_stream_routes.routes,
             *ofrep.routes,
             *events.routes,
-            *ops.routes,
+            *(r for r in ops.routes if settings.sdk_port_ops or r.path not in ADMIN_OPS),
             *openapi.routes,
         ],
         lifespan=lifespan,
         exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
     )
     return FastPath(app, app.state)  # the hot GETs in front of the routes
+
+
+def create_admin(settings: Settings, sdk: ASGIApp, *, redis_url: str | None = None) -> Starlette | None:
+    """The admin listener's app (relay.admin), serving the `sdk` node's /status and /metrics too; None when
+    `admin_listen` is empty."""
+    if not settings.admin_listen:
+        return None
+    inner = sdk.app if isinstance(sdk, FastPath) else None
+    return create_admin_app(settings, redis_url=redis_url, sdk_app=inner if isinstance(inner, Starlette) else None)
 
 
 def bounded_protocol(settings: Settings) -> type[BoundedHttpTools]:

@@ -4,7 +4,6 @@ document), and, when given the node's SDK app, that node's /status and /metrics 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -115,9 +114,10 @@ def create_admin_app(
         try:
             yield
         finally:
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            auth.stop()  # not cancelled: see TokenStore.watch
+            done, _ = await asyncio.wait({following}, timeout=5)
+            if not done:
+                logger.warning("the token change subscription did not stop within 5 s")
             await storage.close()
 
     return Starlette(

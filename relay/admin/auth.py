@@ -56,6 +56,7 @@ class TokenAuth:
         self._cache: dict[str, TokenRecord] = {}  # token hash -> record
         self._hashes: dict[str, str] = {}  # token id -> its cached hash
         self._generation = 0  # +1 on every drop: a lookup begun before one must not cache its answer
+        self._stop: asyncio.Event | None = None
 
     @property
     def cached(self) -> int:
@@ -134,11 +135,14 @@ class TokenAuth:
                 self.on_change(tid)
 
     async def run(self) -> None:
-        """The subscription and the periodic re-check, forever (the admin app's lifespan runs it)."""
-        watcher = asyncio.create_task(self.store.watch(self.on_change, self.on_connection))
+        """The subscription and the periodic re-check, until `stop()` (the admin app's lifespan runs it)."""
+        self._stop = stop = asyncio.Event()
+        watcher = asyncio.create_task(self.store.watch(self.on_change, self.on_connection, stop))
         try:
-            while True:
-                await asyncio.sleep(self.recheck_interval)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.recheck_interval)
+                    break
                 try:
                     await self.recheck()
                 except (RedisError, OSError) as e:
@@ -146,7 +150,10 @@ class TokenAuth:
                 if watcher.done():
                     watcher.result()
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher  # its pub/sub connection closed before the loop goes
+            stop.set()
+            await watcher  # it ends within half a second of `stop`, its pub/sub connection closed
             self.on_connection(False)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()

@@ -15,6 +15,7 @@ Issuing, rotating and revoking check the actor with relay.access.tokens; a strin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -233,22 +234,25 @@ class TokenStore:
         self,
         on_change: Callable[[str], None],
         on_connection: Callable[[bool], None],
+        stop: asyncio.Event,
         *,
         max_delay: float = 10.0,
         timeout: float = 5.0,
     ) -> None:
-        """Forever: `on_change(token id)` for each change announced; `on_connection(True)` once subscribed and
-        `on_connection(False)` when Redis is lost (messages may be missed meanwhile: drop what is cached)."""
+        """Until `stop` is set: `on_change(token id)` for each change announced; `on_connection(True)` once
+        subscribed and `on_connection(False)` when Redis is lost (messages may be missed: drop what is cached).
+        It ends by `stop`, within half a second, rather than by cancellation, which a pub/sub read under uvloop
+        could swallow (the read's own timeout, expiring as it is cancelled, retried by redis-py)."""
         attempt = 0
-        while True:
+        while not stop.is_set():
             pubsub = self.storage.pubsub()
             try:
                 async with asyncio.timeout(timeout):
                     await pubsub.subscribe(self.channel)
                 on_connection(True)
                 attempt = 0
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=0.5)
                     if message is not None:
                         on_change(message["data"].decode())
             except (RedisError, OSError, TimeoutError) as e:
@@ -260,7 +264,9 @@ class TokenStore:
                 except Exception:  # the connection may already be gone
                     logger.debug("closing the token pub/sub connection failed", exc_info=True)
             attempt += 1
-            await asyncio.sleep(min(max_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(max_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        on_connection(False)
 
 
 def iso(t: float | None) -> str | None:

@@ -28,9 +28,7 @@ class ServerThread:
 
     def __init__(self, app: Starlette) -> None:
         self.port = free_port()
-        # asyncio's loop: uvloop on a thread other than the main one sometimes missed the lifespan's shutdown
-        # wake-up under pytest (a 10 s join); `relay serve` runs uvloop on the main thread (test_admin_api.py).
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", loop="asyncio")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="admin-test-server", daemon=True)
 

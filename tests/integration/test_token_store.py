@@ -100,13 +100,16 @@ def test_changes_are_announced_and_audited_without_secrets(redis_server: RedisSe
     async def scenario() -> None:
         store = TokenStore(storage_for(redis_server.url))
         seen: list[str | bool] = []
-        watcher = asyncio.create_task(store.watch(seen.append, seen.append))
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(store.watch(seen.append, seen.append, stop))
         await eventually(lambda: seen == [True], what="the subscription")
         token, record = await store.issue("ann", "admin", (), (), None, by=BREAK_GLASS)
         new, _ = await store.rotate(record.id, by=BREAK_GLASS)
         await store.revoke(record.id, by=BREAK_GLASS)
         await eventually(lambda: seen == [True, record.id, record.id, record.id], what="three announcements")
-        watcher.cancel()
+        stop.set()
+        await asyncio.wait_for(watcher, 2)
+        assert seen[-1] is False  # told it stopped following
         assert (await store.records([record.id, "tok_000000000000"]))[record.id] == await store.get(record.id)
         entries = await store.audit()
         assert [e["action"] for e in entries] == ["token-revoke", "token-rotate", "token-create"]
