@@ -7,10 +7,19 @@ import sys
 import click
 
 from relay.access.sealing import Sealer, sealer_for
-from relay.cli.common import actor_option, comment_option, echo_json, fail, json_option, parse_duration, run, settings
+from relay.cli.common import (
+    actor_option,
+    comment_option,
+    echo_json,
+    fail,
+    json_option,
+    parse_duration,
+    run,
+    settings,
+    write_path,
+)
 from relay.errors import ValidationError
 from relay.store.storage import Storage
-from relay.store.writes import Admin
 
 
 def _sealer() -> Sealer | None:
@@ -39,7 +48,7 @@ def create(key: str, name: str | None, secure_mode: bool, actor: str, as_json: b
     sealer = _sealer()
 
     async def go(storage: Storage) -> dict[str, str]:
-        admin = Admin(storage, actor=actor, sealer=sealer)
+        admin = write_path(storage, actor, sealer=sealer)
         _, secrets = await admin.create_environment(key, name, secure_mode=secure_mode)
         return secrets
 
@@ -59,7 +68,7 @@ def list_(as_json: bool) -> None:
     """List environments (keys are never shown; only the public client-side ID)."""
 
     async def go(storage: Storage) -> list[dict[str, object]]:
-        envs = await Admin(storage, actor="").list_environments()
+        envs = await write_path(storage, "").list_environments()
         return [
             {
                 "key": e.key,
@@ -101,7 +110,7 @@ def rotate_key(key: str, kind: str | None, grace: str, actor: str, comment: str,
     grace_seconds = parse_duration(grace)
     sealer = _sealer()
     new_key = run(
-        lambda storage: Admin(storage, actor=actor, sealer=sealer).rotate_key(key, kind, grace_seconds, comment)
+        lambda storage: write_path(storage, actor, sealer=sealer).rotate_key(key, kind, grace_seconds, comment)
     )
     if as_json:
         echo_json({"key": key, f"{kind}_key": new_key, "old_key_valid_for_seconds": grace_seconds})
@@ -125,7 +134,7 @@ def secure_mode(key: str, state: str, sdk_key_stdin: bool, actor: str, comment: 
     sdk_key = sys.stdin.readline().strip() if sdk_key_stdin else None
     sealer = _sealer()
     run(
-        lambda storage: Admin(storage, actor=actor, sealer=sealer).set_secure_mode(
+        lambda storage: write_path(storage, actor, sealer=sealer).set_secure_mode(
             key, state == "on", sdk_key=sdk_key or None, comment=comment
         )
     )
@@ -143,5 +152,5 @@ def accept(key: str, actor: str, comment: str) -> None:
     their newer rulesets and raise an alarm (/readyz "diverged", relay_redis_diverged). Restore or
     re-import the data, then run this: nodes take it, and their SDKs reconnect to a fresh copy.
     """
-    version = run(lambda storage: Admin(storage, actor=actor).accept_redis_data(key, comment))
+    version = run(lambda storage: write_path(storage, actor).accept_redis_data(key, comment))
     click.echo(f"{key}: nodes now take Redis's data (data version {version}); their streams reconnect")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, settings
+from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, write_path
 from relay.errors import ValidationError
 from relay.store.storage import Storage
 from relay.store.writes import Admin, WriteResult
@@ -27,9 +27,7 @@ def _read_json(source: str) -> Any:
 
 
 def _writer(storage: Storage, actor: str) -> Admin:
-    admin = Admin(storage, actor=actor)
-    admin.max_item_bytes = settings().max_item_bytes
-    return admin
+    return write_path(storage, actor)  # on Redis directly, or through the admin API (relay.cli.api)
 
 
 def _report(result: WriteResult, verb: str, as_json: bool) -> None:
@@ -62,7 +60,7 @@ def _item_commands(kind: str) -> click.Group:
     @env_option
     @json_option
     def list_(env: str, as_json: bool) -> None:
-        items = run(lambda storage: Admin(storage, actor="").list_items(env, kind))
+        items = run(lambda storage: write_path(storage, "").list_items(env, kind))
         if as_json:
             echo_json(items)
         else:
@@ -74,7 +72,7 @@ def _item_commands(kind: str) -> click.Group:
     @env_option
     @json_option
     def get(key: str, env: str, as_json: bool) -> None:
-        echo_json(run(lambda storage: Admin(storage, actor="").get_item(env, kind, key)))
+        echo_json(run(lambda storage: write_path(storage, "").get_item(env, kind, key)))
 
     @group.command("set", help=f"Create or replace a {kind} from a JSON file (or - for stdin).")
     @click.argument("source", metavar="FILE")
@@ -159,7 +157,7 @@ def import_(source: str, replace_all: bool, env: str, actor: str, comment: str, 
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to a file, not stdout.")
 def export(env: str, output: str | None) -> None:
     """Export flags and segments in LaunchDarkly's {"flags", "segments"} format."""
-    doc = run(lambda storage: Admin(storage, actor="").export(env))
+    doc = run(lambda storage: write_path(storage, "").export(env))
     data = codec.dumps(doc, pretty=True, sort_keys=True)
     if output:
         Path(output).write_bytes(data + b"\n")

@@ -152,11 +152,15 @@ class TokenStore:
     async def issue(
         self, name: str, role: Role | str, envs: core.Keys, flags: core.Keys, expires: str | None, *, by: Actor
     ) -> core.Issued:
-        """A new token, to show once, and its stored record. `expires`: "30d", "12h", … (None: 30 days)."""
+        """A new token, to show once, and its stored record. `expires`: "30d", "12h", … (None: 30 days, or the
+        issuing token's own expiry if sooner: a default never asks for more than the issuer has)."""
         if role not in ("reader", "writer", "admin"):
             raise ValidationError("role", f'expected reader, writer or admin, got "{role}"')
         now = self.clock()
-        token, record = core.issue(name, Role(role), envs, flags, core.parse_expiry(expires, now), now, by)
+        until = core.parse_expiry(expires, now)
+        if expires is None and isinstance(by, TokenRecord):
+            until = min(until, by.expires)
+        token, record = core.issue(name, Role(role), envs, flags, until, now, by)
         if not await self._write(record, b"", None, "token-create", by):
             raise ConflictError("a token with this id or hash exists already; try again")
         return token, record
