@@ -83,9 +83,12 @@ async def _older(client: Any, stream: str, last: str | None, bottom: str) -> boo
 
 async def entry(admin: Admin, env: str, entry_id: str) -> dict[str, str]:
     await admin.environment(env)
+    missing = NotFoundError(f'no audit entry "{entry_id}" in environment "{env}"')
+    if not _ID.fullmatch(entry_id):  # before Redis, which refuses a malformed id with an error
+        raise missing
     found = await admin.storage.client.xrange(admin.storage.key(env, "audit"), min=entry_id, max=entry_id, count=1)
-    if not _ID.fullmatch(entry_id) or not found:
-        raise NotFoundError(f'no audit entry "{entry_id}" in environment "{env}"')
+    if not found:
+        raise missing
     return {"id": entry_id, **_decode(found[0][1])}
 
 

@@ -72,7 +72,9 @@ async def revoke_token(request: Request) -> Response:
     state, who = await authenticated(request)
     token_id = request.path_params["id"]
     _may_manage(state, who, token_id)
-    return json_response(view(await state.tokens.revoke(token_id, by=who), state.clock()))
+    revoked = await state.tokens.revoke(token_id, by=who)
+    state.auth.on_change(token_id)  # this node at once; the others as the announcement reaches them
+    return json_response(view(revoked, state.clock()))
 
 
 async def rotate_token(request: Request) -> Response:
@@ -84,6 +86,7 @@ async def rotate_token(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ValidationError("token", "expected a JSON object")
     token, record = await state.tokens.rotate(token_id, by=who, expires=_optional_string(body, "expires"))
+    state.auth.on_change(token_id)
     return json_response(created_view(token, record))
 
 
