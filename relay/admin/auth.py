@@ -77,6 +77,7 @@ class TokenAuth:
             logger.info("admin API: authentication failed from %s: %s", address, e)
             raise
         self.store.touch(record.id, now)
+        logger.debug("admin API: token %s (%s) from %s", record.id, record.name, address)
         return record
 
     async def _identify(self, authorization: str | None, now: float) -> TokenRecord:
