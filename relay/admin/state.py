@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -33,7 +33,6 @@ class AdminState:
     auth: TokenAuth
     sealer: Sealer | None = None
     clock: Callable[[], float] = time.time
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def writer(self, who: TokenRecord) -> Admin:
         """The write path acting for `who`: audited with its owner's name and its id, never a claimed name."""

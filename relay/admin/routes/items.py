@@ -36,9 +36,7 @@ def _scope_key(kind: str, key: str) -> str | None:
     return key if kind == "flag" else None  # a segment can change any flag: only writers without globs
 
 
-async def _conditional(
-    writer: Admin, env: str, kind: str, key: str, wanted: int | None
-) -> int | None:  # fmt: skip
+async def _conditional(writer: Admin, env: str, kind: str, key: str, wanted: int | None) -> int | None:
     """`wanted` as the write path takes it: ANY (If-Match: *) becomes the stored version, or 412 if none."""
     if wanted != ANY:
         return wanted
