@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from relay.admin.app import create_admin_app
 from relay.config import Settings, load_settings
 from relay.errors import RelayError
 from relay.fanout.broadcast import Broadcast
@@ -41,6 +42,7 @@ from relay.store.storage import Storage, connect
 from relay.store.sync import Sync
 
 logger = logging.getLogger(__name__)
+ADMIN_OPS = ("/status", "/metrics")  # on the admin listener too; on the SDK port while sdk_port_ops
 
 
 async def _relay_error(request: Request, exc: Exception) -> Response:
@@ -160,7 +162,7 @@ def create_app(
             *client_stream_routes.routes,
             *ofrep.routes,
             *events.routes,
-            *ops.routes,
+            *(r for r in ops.routes if settings.sdk_port_ops or r.path not in ADMIN_OPS),
             *openapi.routes,
         ],
         lifespan=lifespan,
@@ -168,6 +170,15 @@ def create_app(
     )
     writer = ResponseWriter() if direct_write else None
     return FastPath(app, app.state, writer)  # the hot GETs in front of the routes
+
+
+def create_admin(settings: Settings, sdk: ASGIApp, *, redis_url: str | None = None) -> Starlette | None:
+    """The admin listener's app (relay.admin), serving the `sdk` node's /status and /metrics too; None when
+    `admin_listen` is empty."""
+    if not settings.admin_listen:
+        return None
+    inner = sdk.app if isinstance(sdk, FastPath) else None
+    return create_admin_app(settings, redis_url=redis_url, sdk_app=inner if isinstance(inner, Starlette) else None)
 
 
 def bounded_protocol(settings: Settings) -> Callable[..., BoundedHttpTools]:

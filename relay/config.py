@@ -67,6 +67,10 @@ class Settings:
     # The write path: one flag or segment's JSON beyond this is refused. Each change travels whole in a
     # pub/sub message, and Redis drops subscribers whose output buffer passes 8 MB (its default).
     max_item_bytes: int = 4_194_304
+    # The admin listener (relay.admin: /api/v1 behind personal access tokens): "host:port", "" for none.
+    # Firewall it as any admin port. With sdk_port_ops, /status and /metrics stay on the SDK port too.
+    admin_listen: str = "127.0.0.1:8031"
+    sdk_port_ops: bool = True
     # Logging: "text" for people, "json" for machines.
     log_level: str = "info"
     log_format: str = "text"
@@ -91,6 +95,14 @@ class Settings:
         if self.secret_key:
             out["secret_key"] = "****"
         return out
+
+
+def admin_address(listen: str) -> tuple[str, int]:
+    """`admin_listen` as (host, port): "127.0.0.1:8031", "[::1]:8031", ":8031" (every address)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValidationError("admin_listen", f'expected "host:port" (or "" for no admin listener), got {listen!r}')
+    return (host.strip("[]") or "0.0.0.0"), int(port)
 
 
 def redact_url(url: str) -> str:
@@ -165,6 +177,8 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
     for name in ("max_body_bytes", "max_head_bytes", "max_headers", "max_stream_connections"):
         if getattr(settings, name) < 1:
             raise ValidationError(name, "must be at least 1")
+    if settings.admin_listen:
+        admin_address(settings.admin_listen)
     if settings.secret_key is not None and len(settings.secret_key) < 32:
         raise ValidationError("secret_key", "must be at least 32 characters (see docs/security.md)")
     return settings

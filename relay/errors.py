@@ -8,6 +8,8 @@ RelayError
 ├── ConflictError            409  version_conflict    optimistic-concurrency check failed
 ├── Unauthorized             401  unauthorized        missing, unknown or expired key or token (or a revoked token)
 ├── Forbidden                403  forbidden           a live token whose role or scope does not allow the action
+├── PreconditionFailed       412  precondition_failed If-Match named another version than the stored one
+├── RateLimited              429  rate_limited        too many failed authentications from one address (Retry-After)
 ├── BodyTooLarge             413  body_too_large
 ├── UnsupportedMediaType     415  unsupported_media_type
 ├── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
@@ -77,6 +79,24 @@ class Forbidden(RelayError):
 
     status_code = 403
     code = "forbidden"
+
+
+class PreconditionFailed(RelayError):
+    """A conditional write (If-Match) whose item has moved on: nothing was written."""
+
+    status_code = 412
+    code = "precondition_failed"
+
+
+class RateLimited(RelayError):
+    """Refused before any check: this client failed to authenticate too often. `retry_after` in seconds."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class BodyTooLarge(RelayError):

@@ -19,6 +19,8 @@ from typing import Any
 from relay.errors import ValidationError
 
 ENV_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Names whose Redis keys another part of relay uses (P:tokens:changes, P:tokens:audit: personal access tokens).
+RESERVED_ENV_KEYS = frozenset({"tokens"})
 
 
 def hash_key(key: str) -> str:
@@ -126,3 +128,5 @@ class Environment:
 def check_env_key(key: str) -> None:
     if not ENV_KEY.match(key):
         raise ValidationError("env", f'environment keys use letters, digits, ".", "_" and "-" (1 to 64), got "{key}"')
+    if key in RESERVED_ENV_KEYS:
+        raise ValidationError("env", f'"{key}" is reserved (relay keeps its personal access tokens under that name)')

@@ -10,6 +10,7 @@ from relay.cli.evaluate import eval_command, validate_command
 from relay.cli.items import flags_group, segments_group
 from relay.cli.loadtest import loadtest_group
 from relay.cli.ops import config_group, redis_group, serve
+from relay.cli.tokens import tokens_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -21,7 +22,9 @@ def main(config_file: str | None) -> None:
     """relay: a self-hosted feature-flag relay that speaks LaunchDarkly's and OpenFeature's protocols.
 
     With no RELAY_REDIS_URL, commands use an embedded redis-server under ./.relay (started on first
-    use, with a demo environment). Exit codes: 0 ok, 1 error, 2 invalid input, 3 not found,
+    use, with a demo environment). With RELAY_API_URL and RELAY_TOKEN set, flags, segments, env,
+    audit and tokens go through the admin API instead, audited with the token's owner.
+    Exit codes: 0 ok, 1 error, 2 invalid input, 3 not found,
     4 version conflict, 5 Redis unreachable.
     """
 
@@ -31,6 +34,7 @@ for command in (
     flags_group,
     segments_group,
     audit_command,
+    tokens_group,
     config_group,
     serve,
     redis_group,

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
+from relay.access.sealing import Sealer
+from relay.cli.api import ApiClient, ApiWritePath, from_environment
 from relay.cli.demo import seed_demo
 from relay.config import Settings, load_settings, redact_url
 from relay.errors import ConflictError, NotFoundError, RelayError, UnavailableError, ValidationError
@@ -85,10 +87,14 @@ async def open_storage(s: Settings, *, seed: bool = True) -> AsyncIterator[Stora
 
 
 def run(coro_fn: Callable[[Storage], Awaitable[T]], *, seed: bool = True) -> T:
-    """Run one async operation against Redis, turning relay's errors into messages and exit codes."""
+    """Run one async operation against Redis, turning relay's errors into messages and exit codes. With
+    RELAY_API_URL and RELAY_TOKEN set, `coro_fn` gets the admin API's client instead (see `write_path`)."""
     s = settings()
+    client = from_environment()
 
     async def main() -> T:
+        if client is not None:
+            return await coro_fn(client)  # type: ignore[arg-type]
         async with open_storage(s, seed=seed) as storage:
             return await coro_fn(storage)
 
@@ -99,6 +105,36 @@ def run(coro_fn: Callable[[Storage], Awaitable[T]], *, seed: bool = True) -> T:
     except (RedisError, OSError) as e:
         fail(unavailable(e, redact_url(redis_url(s))))
     raise AssertionError("unreachable")
+
+
+def write_path(target: Storage | ApiClient, actor: str, *, sealer: Sealer | None = None) -> WritePath:
+    """The write path acting for `actor` on Redis directly — audited as such, with the OS user — or, given
+    the API's client (`run`), its stand-in, which the API audits with the token's owner."""
+    if isinstance(target, ApiClient):
+        return ApiWritePath(target)  # type: ignore[return-value]
+    return WritePath(
+        target,
+        actor=actor,
+        sealer=sealer,
+        audit_fields={"via": "direct-redis", "os_user": os_user()},
+        max_item_bytes=settings().max_item_bytes,
+    )
+
+
+def os_user() -> str:
+    """Who is logged in, whatever --actor or $RELAY_ACTOR claim."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in some containers
+        return "unknown"
+
+
+def _no_actor_through_the_api(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if ctx.get_parameter_source("actor") is click.core.ParameterSource.COMMANDLINE and from_environment():
+        raise click.UsageError(
+            "--actor is refused with RELAY_API_URL and RELAY_TOKEN set: the API audits the token's owner"
+        )
+    return value
 
 
 def default_actor() -> str:
@@ -141,7 +177,11 @@ env_option = click.option(
     "--env", "env", envvar="RELAY_ENV", required=True, metavar="ENV", help="Environment key (default: $RELAY_ENV)."
 )
 actor_option = click.option(
-    "--actor", default=default_actor, show_default="$RELAY_ACTOR, else your OS user", help="Who is making the change."
+    "--actor",
+    default=default_actor,
+    show_default="$RELAY_ACTOR, else your OS user",
+    callback=_no_actor_through_the_api,
+    help="Who is making the change (on Redis directly; through the API, the token's owner).",
 )
 comment_option = click.option("--comment", default="", help="Why: stored in the audit log.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -8,12 +8,21 @@ from datetime import UTC, datetime
 import click
 
 from relay.access.sealing import Sealer, sealer_for
-from relay.cli.common import actor_option, comment_option, echo_json, fail, json_option, parse_duration, run, settings
+from relay.cli.common import (
+    actor_option,
+    comment_option,
+    echo_json,
+    fail,
+    json_option,
+    parse_duration,
+    run,
+    settings,
+    write_path,
+)
 from relay.cli.show import confirmer, env_dry_run_option, yes_option
 from relay.errors import ValidationError
 from relay.store.plan import EnvironmentPlan
 from relay.store.storage import Storage
-from relay.store.writes import WritePath
 
 
 def _sealer() -> Sealer | None:
@@ -42,7 +51,7 @@ def create(key: str, name: str | None, secure_mode: bool, actor: str, as_json: b
     sealer = _sealer()
 
     async def go(storage: Storage) -> dict[str, str]:
-        writer = WritePath(storage, actor=actor, sealer=sealer)
+        writer = write_path(storage, actor, sealer=sealer)
         _, secrets = await writer.create_environment(key, name, secure_mode=secure_mode)
         return secrets
 
@@ -62,7 +71,7 @@ def list_(as_json: bool) -> None:
     """List environments (keys are never shown; only the public client-side ID)."""
 
     async def go(storage: Storage) -> list[dict[str, object]]:
-        envs = await WritePath(storage, actor="").list_environments()
+        envs = await write_path(storage, "").list_environments()
         return [
             {
                 "key": e.key,
@@ -104,7 +113,7 @@ def rotate_key(key: str, kind: str | None, grace: str, dry_run: bool, actor: str
         raise click.UsageError("say which key: --sdk or --mobile")
     grace_seconds = parse_duration(grace)
     if dry_run:
-        ends = run(lambda storage: WritePath(storage, actor=actor).rotation_plan(key, kind, grace_seconds))
+        ends = run(lambda storage: write_path(storage, actor).rotation_plan(key, kind, grace_seconds))
         if as_json:
             echo_json({"key": key, "dry_run": True, "kind": kind, "current_keys_expire": ends[1:]})
             return
@@ -114,7 +123,7 @@ def rotate_key(key: str, kind: str | None, grace: str, dry_run: bool, actor: str
         return
     sealer = _sealer()
     new_key = run(
-        lambda storage: WritePath(storage, actor=actor, sealer=sealer).rotate_key(key, kind, grace_seconds, comment)
+        lambda storage: write_path(storage, actor, sealer=sealer).rotate_key(key, kind, grace_seconds, comment)
     )
     if as_json:
         echo_json({"key": key, f"{kind}_key": new_key, "old_key_valid_for_seconds": grace_seconds})
@@ -138,7 +147,7 @@ def secure_mode(key: str, state: str, sdk_key_stdin: bool, actor: str, comment: 
     sdk_key = sys.stdin.readline().strip() if sdk_key_stdin else None
     sealer = _sealer()
     run(
-        lambda storage: WritePath(storage, actor=actor, sealer=sealer).set_secure_mode(
+        lambda storage: write_path(storage, actor, sealer=sealer).set_secure_mode(
             key, state == "on", sdk_key=sdk_key or None, comment=comment
         )
     )
@@ -166,9 +175,7 @@ def accept(key: str, force: bool, dry_run: bool, actor: str, comment: str) -> No
     environment it would only make every SDK reconnect.
     """
     plan = run(
-        lambda storage: WritePath(storage, actor=actor).accept_redis_data(
-            key, force=force, dry_run=dry_run, comment=comment
-        )
+        lambda storage: write_path(storage, actor).accept_redis_data(key, force=force, dry_run=dry_run, comment=comment)
     )
     why = f" ({plan.lost_data})" if plan.lost_data else " (forced)"
     if dry_run:
@@ -200,7 +207,7 @@ def delete(key: str, yes: bool, dry_run: bool, actor: str, comment: str, as_json
         )
 
     plan = run(
-        lambda storage: WritePath(storage, actor=actor).delete_environment(
+        lambda storage: write_path(storage, actor).delete_environment(
             key, confirm=confirmer(yes, question), dry_run=dry_run, comment=comment
         )
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, settings
+from relay.cli.common import actor_option, comment_option, echo_json, env_option, fail, json_option, run, write_path
 from relay.cli.show import (
     confirmer,
     dry_run_option,
@@ -43,7 +43,7 @@ def _read_json(source: str) -> Any:
 
 
 def _writer(storage: Storage, actor: str) -> WritePath:
-    return WritePath(storage, actor=actor, max_item_bytes=settings().max_item_bytes)
+    return write_path(storage, actor)  # on Redis directly, or through the admin API (relay.cli.api)
 
 
 def _summary(item: dict[str, Any], kind: str) -> str:
@@ -66,7 +66,7 @@ def _item_commands(kind: str) -> click.Group:
     @env_option
     @json_option
     def list_(env: str, as_json: bool) -> None:
-        items = run(lambda storage: WritePath(storage, actor="").list_items(env, kind))
+        items = run(lambda storage: write_path(storage, "").list_items(env, kind))
         if as_json:
             echo_json(items)
         else:
@@ -78,7 +78,7 @@ def _item_commands(kind: str) -> click.Group:
     @env_option
     @json_option
     def get(key: str, env: str, as_json: bool) -> None:
-        echo_json(run(lambda storage: WritePath(storage, actor="").get_item(env, kind, key)))
+        echo_json(run(lambda storage: write_path(storage, "").get_item(env, kind, key)))
 
     @group.command(
         "set",
@@ -189,7 +189,7 @@ def import_(
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to a file, not stdout.")
 def export(env: str, output: str | None) -> None:
     """Export flags and segments in LaunchDarkly's {"flags", "segments"} format."""
-    doc = run(lambda storage: WritePath(storage, actor="").export(env))
+    doc = run(lambda storage: write_path(storage, "").export(env))
     data = codec.dumps(doc, pretty=True, sort_keys=True)
     if output:
         Path(output).write_bytes(data + b"\n")

@@ -7,13 +7,15 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 import click
 import uvicorn
 
-from relay.app import bounded_protocol, create_app
+from relay.app import bounded_protocol, create_admin, create_app
 from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
-from relay.config import Settings, redact_url
+from relay.cli.serving import WithAdmin
+from relay.config import Settings, admin_address, redact_url
 from relay.errors import RelayError
 from relay.runtime import logs
 from relay.store.embedded import EmbeddedRedis
@@ -54,7 +56,10 @@ def redis_stop() -> None:
 @click.option("--host", help="Address to listen on (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default from settings: 8030).")
 @click.option("--workers", type=int, help="Worker processes, each with its own Redis subscriber and rulesets.")
-def serve(host: str | None, port: int | None, workers: int | None) -> None:
+@click.option(
+    "--admin-port", type=int, help="Admin API port, on admin_listen's host (default 127.0.0.1:8031; 0: none)."
+)
+def serve(host: str | None, port: int | None, workers: int | None, admin_port: int | None) -> None:
     """Run a relay node: the SDK-facing HTTP server, kept current from Redis.
 
     With the embedded Redis, it is started if needed (with the demo environment on first start)
@@ -62,6 +67,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     accepting, end streams, exit.
     """
     s = settings().replace(host=host, port=port, workers=workers)
+    if admin_port is not None:
+        admin_host = admin_address(s.admin_listen)[0] if s.admin_listen else "127.0.0.1"
+        s = s.replace(admin_listen=f"{admin_host}:{admin_port}" if admin_port else "")
     logs.configure(s.log_level, s.log_format)
     log = logging.getLogger("relay.serve")
     embedded = EmbeddedRedis(s.data_dir) if s.embedded else None
@@ -87,10 +95,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             "timeout_graceful_shutdown": 10,  # a backstop: streams are ended at the signal already
         }
         if s.workers > 1:
+            if s.admin_listen:
+                log.warning("no admin listener with --workers above 1: run one `relay serve --workers 1` for it")
             os.environ["RELAY_REDIS_URL"] = url  # the workers read their settings from the environment
             uvicorn.run("relay.app:app_from_environment", factory=True, workers=s.workers, **options)
         else:
-            uvicorn.run(create_app(s, redis_url=url), **options)
+            _serve_one(s, url, options, log)
     except RelayError as e:
         fail(e)
     except KeyboardInterrupt:
@@ -99,6 +109,22 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         if started and embedded is not None:
             embedded.stop()
             log.info("stopped the embedded redis-server (data kept in %s)", embedded.dir)
+
+
+def _serve_one(s: Settings, url: str, options: dict[str, Any], log: logging.Logger) -> None:
+    """One process: the SDK server, and the admin listener beside it in the same event loop (unless disabled)."""
+    app = create_app(s, redis_url=url)
+    admin = create_admin(s, app, redis_url=url)
+    if admin is None:
+        uvicorn.run(app, **options)
+        return
+    admin_host, admin_port = admin_address(s.admin_listen)
+    log.info("admin API listening on http://%s:%d", admin_host, admin_port)
+    admin_options = {**options, "host": admin_host, "port": admin_port, "proxy_headers": False}
+    server = WithAdmin(uvicorn.Config(app, **options), uvicorn.Config(admin, **admin_options))
+    server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the server failed to start
 
 
 async def _check_and_seed(s: Settings) -> None:

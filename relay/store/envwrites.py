@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from relay.access.environments import (
@@ -29,10 +29,19 @@ from relay.wire.changes import deletion
 
 class EnvironmentWrites:
     def __init__(
-        self, storage: Storage, *, actor: str, clock: Callable[[], float] = time.time, sealer: Sealer | None = None
+        self,
+        storage: Storage,
+        *,
+        actor: str,
+        clock: Callable[[], float] = time.time,
+        sealer: Sealer | None = None,
+        audit_fields: Mapping[str, str] | None = None,
     ) -> None:
         self.storage = storage
         self.actor = actor
+        # How `actor` was established, in every audit entry: {"via": "api", "token": "tok_…"} for the admin
+        # API (actor: the token's owner), {"via": "direct-redis", "os_user": …} for the CLI on Redis itself.
+        self.audit_fields = dict(audit_fields or {})
         self.clock = clock
         self.sealer = sealer  # with one, SDK keys are also stored sealed, so secure mode can use them
 
@@ -44,6 +53,12 @@ class EnvironmentWrites:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    async def _audit(self, env: str, action: str, comment: str, now_ms: int) -> None:
+        """An environment-level audit entry, with how the actor was established."""
+        await self.storage.audit_environment(
+            env, actor=self.actor, action=action, comment=comment, now_ms=now_ms, audit_fields=self.audit_fields
+        )
 
     async def environment(self, env: str) -> Environment:
         raw = await self.storage.environment(env)
@@ -75,9 +90,7 @@ class EnvironmentWrites:
         )
         if not await self.storage.create_environment(key, codec.dumps(env.to_dict()), now_ms=env.created_ms):
             raise ConflictError(f'environment "{key}" already exists')
-        await self.storage.audit_environment(
-            key, actor=self.actor, action="env-create", comment="", now_ms=env.created_ms
-        )
+        await self._audit(key, "env-create", "", env.created_ms)
         secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
         return env, secrets
 
@@ -92,9 +105,7 @@ class EnvironmentWrites:
         sealed = self._seal(env_key, new_key) if kind == "sdk" else None
         rotated = env.rotated(kind, new_key, now, int(grace_seconds * 1000), sealed)
         await self.storage.replace_environment(env_key, raw or b"", codec.dumps(rotated.to_dict()))
-        await self.storage.audit_environment(
-            env_key, actor=self.actor, action=f"rotate-{kind}-key", comment=comment, now_ms=now
-        )
+        await self._audit(env_key, f"rotate-{kind}-key", comment, now)
         return new_key
 
     async def rotation_plan(self, env_key: str, kind: str, grace_seconds: float) -> list[int | None]:
@@ -131,9 +142,7 @@ class EnvironmentWrites:
         if updated == env:
             return
         await self.storage.replace_environment(env_key, raw or b"", codec.dumps(updated.to_dict()))
-        await self.storage.audit_environment(
-            env_key, actor=self.actor, action=f"secure-mode-{'on' if on else 'off'}", comment=comment, now_ms=now
-        )
+        await self._audit(env_key, f"secure-mode-{'on' if on else 'off'}", comment, now)
 
     def _opens(self, env_key: str, cred: Credential) -> bool:
         if self.sealer is None or cred.sealed is None:
@@ -195,9 +204,7 @@ class EnvironmentWrites:
         version = await self.storage.new_epoch(env, epoch)
         now = self._now_ms()
         await self.storage.mark_history(env, now)  # after the epoch: a crash between leaves it acceptable
-        await self.storage.audit_environment(
-            env, actor=self.actor, action="accept-redis-data", comment=comment or f"epoch {epoch}", now_ms=now
-        )
+        await self._audit(env, "accept-redis-data", comment or f"epoch {epoch}", now)
         return replace(plan, data_version=version)
 
     async def delete_environment(
@@ -223,7 +230,13 @@ class EnvironmentWrites:
         summary = f"with {plan.flags} flags and {plan.segments} segments"
         announcement = deletion(env)
         deleted = await self.storage.delete_environment(
-            env, raw or b"", announcement, actor=self.actor, comment=comment or summary, now_ms=self._now_ms()
+            env,
+            raw or b"",
+            announcement,
+            actor=self.actor,
+            comment=comment or summary,
+            now_ms=self._now_ms(),
+            audit_fields=self.audit_fields,
         )
         if not deleted:
             raise ConflictError(f'environment "{env}" changed meanwhile; nothing deleted')

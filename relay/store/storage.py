@@ -14,6 +14,7 @@ The only module that imports `redis`. Layout (prefix P, default "relay"; environ
     P:E:changes               channel the change message (relay.wire.changes) for every change
     P:E:audit                 stream  who / what / when / before / after, capped
     P:E:events                stream  analytics events from SDKs, capped
+    P:tokens…                         personal access tokens (relay.store.tokens): "tokens" is no environment
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,9 +38,12 @@ from relay.wire.changes import epoch_message
 logger = logging.getLogger(__name__)
 
 # Every write, of one item or a whole import, is this one script: check every item's version
-# (optimistic concurrency), then per item: store it, bump the data version, audit, publish.
+# (optimistic concurrency), then per item: store it, bump the data version, audit, publish. ARGV
+# past the items are more audit fields, name and value pairs (who wrote it: via, token, os_user).
 _WRITE = """
 local n = tonumber(ARGV[6])
+local extra = {}
+for j = 7 + n * 7, #ARGV do extra[#extra + 1] = ARGV[j] end
 for i = 0, n - 1 do
   local b = 7 + i * 7
   local hash = KEYS[1]
@@ -60,7 +64,7 @@ for i = 0, n - 1 do
   local dv = redis.call('INCR', KEYS[3])
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*',
     'version', dv, 'time', ARGV[5], 'actor', ARGV[3], 'action', ARGV[b + 4], 'kind', ARGV[b],
-    'key', ARGV[b + 1], 'comment', ARGV[4], 'before', ARGV[b + 5], 'after', ARGV[b + 3])
+    'key', ARGV[b + 1], 'comment', ARGV[4], 'before', ARGV[b + 5], 'after', ARGV[b + 3], unpack(extra))
   -- The change message: its data version exists only here, so the script puts it in front of
   -- the rest, which the writer encoded (relay.wire.changes: VERSION_PREFIX, message_tail).
   redis.call('PUBLISH', ARGV[1], '{"version":' .. dv .. ARGV[b + 6])
@@ -108,8 +112,11 @@ if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[7])
 for i = 5, #KEYS do redis.call('DEL', KEYS[i]) end
+local extra = {}  -- how the actor was established (via, token, os_user), as field/value pairs
+for j = 8, #ARGV do extra[#extra + 1] = ARGV[j] end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'version', '', 'time', ARGV[7], 'actor', ARGV[5],
-  'action', 'env-delete', 'kind', 'environment', 'key', ARGV[1], 'comment', ARGV[6], 'before', '', 'after', '')
+  'action', 'env-delete', 'kind', 'environment', 'key', ARGV[1], 'comment', ARGV[6], 'before', '', 'after', '',
+  unpack(extra))
 redis.call('PUBLISH', KEYS[2], ARGV[3])
 return 1
 """
@@ -199,9 +206,14 @@ class Storage:
     def changes_pattern(self) -> str:
         return f"{self.prefix}:*:changes"
 
+    @property
+    def tokens_channel(self) -> str:
+        """Personal access tokens' changes (relay.store.tokens): matched by `changes_pattern`, but no environment's."""
+        return f"{self.prefix}:tokens:changes"
+
     def env_of_channel(self, channel: str) -> str | None:
-        """The environment a change channel belongs to (None for the environments channel)."""
-        if channel == self.environments_channel:
+        """The environment a change channel belongs to (None for the environments and tokens channels)."""
+        if channel in (self.environments_channel, self.tokens_channel):
             return None
         return channel[len(self.prefix) + 1 : -len(":changes")]
 
@@ -276,11 +288,17 @@ class Storage:
         return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}} for i, f in entries]
 
     # writes -------------------------------------------------------------------------------------
-    async def write(self, env: str, writes: Sequence[ItemWrite], *, actor: str, comment: str, now_ms: int) -> list[int]:
-        """Apply all writes atomically; returns their data versions. ConflictError if any item changed."""
+    async def write(
+        self, env: str, writes: Sequence[ItemWrite], *, actor: str, comment: str, now_ms: int,
+        audit_fields: Mapping[str, str] | None = None,
+    ) -> list[int]:  # fmt: skip
+        """Apply all writes atomically; returns their data versions. ConflictError if any item changed.
+        `audit_fields` go into each audit entry too (how the writer was authenticated)."""
         args: list[Any] = [self.key(env, "changes"), self.audit_max, actor, comment, now_ms, len(writes)]
         for w in writes:
             args += [w.kind, w.key, str(w.seen_version), w.item_json, w.action, w.before_json, w.message_tail]
+        for name, value in (audit_fields or {}).items():
+            args += [name, value]
         keys = [self.key(env, "flags"), self.key(env, "segments"), self.key(env, "version"), self.key(env, "audit")]
         result = await self._write(keys=keys, args=args)
         if result[0] == b"conflict":
@@ -294,13 +312,15 @@ class Storage:
         return bool(await self._create_env(keys=keys, args=[env, doc, now_ms]))
 
     async def delete_environment(
-        self, env: str, seen: bytes, announcement: bytes, *, actor: str, comment: str, now_ms: int
-    ) -> bool:
+        self, env: str, seen: bytes, announcement: bytes, *, actor: str, comment: str, now_ms: int,
+        audit_fields: Mapping[str, str] | None = None,
+    ) -> bool:  # fmt: skip
         """Delete an environment's record and data keys, audit it, announce it; False (nothing
         done) if its record is no longer `seen`."""
         keys = [self.environments_key, self.environments_channel, self.key(env, "audit"), self.deleted_key]
         keys += self.environment_data_keys(env)
         args = [env, seen, announcement, self.audit_max, actor, comment, now_ms]
+        args += [part for pair in (audit_fields or {}).items() for part in pair]
         return bool(await self._delete_env(keys=keys, args=args))
 
     def environment_data_keys(self, env: str) -> tuple[str, ...]:
@@ -326,11 +346,14 @@ class Storage:
         if not await self._replace_env(keys=[self.environments_key, self.environments_channel], args=[env, seen, doc]):
             raise ConflictError(f'environment "{env}" changed meanwhile; try again')
 
-    async def audit_environment(self, env: str, *, actor: str, action: str, comment: str, now_ms: int) -> None:
+    async def audit_environment(
+        self, env: str, *, actor: str, action: str, comment: str, now_ms: int,
+        audit_fields: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         await self.client.xadd(
             self.key(env, "audit"),
             {"version": "", "time": now_ms, "actor": actor, "action": action, "kind": "environment",
-             "key": env, "comment": comment, "before": "", "after": ""},
+             "key": env, "comment": comment, "before": "", "after": "", **(audit_fields or {})},
             maxlen=self.audit_max,
             approximate=True,
         )  # fmt: skip

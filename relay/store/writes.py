@@ -11,7 +11,7 @@ with before and after. An item identical to the stored one apart from `version` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from relay.access.sealing import Sealer
@@ -72,8 +72,9 @@ class WritePath(EnvironmentWrites):
         clock: Callable[[], float] = time.time,
         sealer: Sealer | None = None,
         max_item_bytes: int = _MAX_ITEM_BYTES,
+        audit_fields: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(storage, actor=actor, clock=clock, sealer=sealer)
+        super().__init__(storage, actor=actor, clock=clock, sealer=sealer, audit_fields=audit_fields)
         self.max_item_bytes = max_item_bytes
 
     # reads --------------------------------------------------------------------------------------
@@ -125,7 +126,9 @@ class WritePath(EnvironmentWrites):
             raise error
 
     async def _write(self, env: str, writes: list[ItemWrite], comment: str, changes: list[ItemChange]) -> WriteResult:
-        versions = await self.storage.write(env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms())
+        versions = await self.storage.write(
+            env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms(), audit_fields=self.audit_fields
+        )
         return WriteResult([codec.loads(w.item_json) for w in writes], versions, changes)
 
     async def _single(
@@ -204,14 +207,16 @@ class WritePath(EnvironmentWrites):
 
     async def import_items(
         self, env: str, doc: Any, *, replace_all: bool = False, confirm: Confirm | None = None,
-        dry_run: bool = False, comment: str = "",
+        dry_run: bool = False, comment: str = "", check: Callable[[str, str], None] | None = None,
     ) -> WriteResult:  # fmt: skip
         """All or nothing: the document's shape and every item are checked (relay/store/checks.py)
         before anything is written, then one atomic write of the items that differ from Redis's.
 
         With `replace_all`, live items missing from the document are deleted, but only after
         `confirm(plan)` says yes (no `confirm`: refused, nothing written). It is asked again if a
-        retry after a concurrent change would delete other items than those it said yes to."""
+        retry after a concurrent change would delete other items than those it said yes to.
+        `check(kind, key)` sees every item the import would write or delete, dry run or not, and may
+        refuse the whole import by raising (a token's scope)."""
         items = checked_items(doc, max_item_bytes=self.max_item_bytes)
         await self.environment(env)
         agreed: frozenset[tuple[str, str]] | None = None
@@ -229,6 +234,8 @@ class WritePath(EnvironmentWrites):
                     changes.append(_change_of(write, current.get(key)))
                     if changes[-1].action != "unchanged":
                         writes.append(write)
+            for w in writes if check is not None else ():
+                check(w.kind, w.key)
             plan = WriteResult([], [], changes, dry_run)
             if dry_run:
                 return plan

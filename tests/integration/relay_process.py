@@ -16,6 +16,7 @@ from tests.integration.redis_server import free_port
 class RelayProcess:
     def __init__(self, redis_url: str, workdir: Path, source: Path | None = None, **settings: str) -> None:
         self.port = free_port()
+        self.admin_port = free_port()  # each node's admin listener on a port of its own
         self.redis_url = redis_url
         self.workdir = workdir
         self.source = source  # another relay source tree to run (its `relay` package first on the path)
@@ -27,11 +28,16 @@ class RelayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
     def start(self, timeout: float = 20) -> RelayProcess:
         env = {
             **{k: v for k, v in os.environ.items() if k != "RELAY_REDIS_URL"},
             **({"RELAY_REDIS_URL": self.redis_url} if self.redis_url else {}),
             "RELAY_PORT": str(self.port),
+            "RELAY_ADMIN_LISTEN": f"127.0.0.1:{self.admin_port}",
             **{f"RELAY_{k.upper()}": v for k, v in self.settings.items()},
             **({"PYTHONPATH": str(self.source)} if self.source else {}),
         }

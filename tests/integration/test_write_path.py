@@ -146,3 +146,18 @@ def test_storage_reports_unreachable_redis_with_the_password_masked() -> None:
             await storage.close()
 
     run_async(scenario())
+
+
+def test_audit_fields_say_how_the_writer_was_established(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        admin, _ = await new_env(redis_server.url)
+        admin.audit_fields = {"via": "api", "token": "tok_0123456789ab"}
+        await admin.put_item("prod", "flag", simple_flag("f"))
+        await admin.rotate_key("prod", "mobile", 0)
+        entries = await admin.audit("prod")
+        assert [e["action"] for e in entries] == ["rotate-mobile-key", "create", "env-create"]
+        for e in entries[:2]:
+            assert e["via"] == "api" and e["token"] == "tok_0123456789ab" and e["actor"] == "tester"
+        assert "via" not in entries[2]  # written before: no such field
+
+    run_async(scenario())
