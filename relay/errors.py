@@ -10,9 +10,14 @@ RelayError
 ├── Forbidden                403  forbidden           a live token whose role or scope does not allow the action
 ├── BodyTooLarge             413  body_too_large
 ├── UnsupportedMediaType     415  unsupported_media_type
-├── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
-│   └── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
+├── RateLimited              429  rate_limited        a credential's event posts beyond its rate (Retry-After)
+├── UnavailableError         503  unavailable         data not loaded yet
+│   ├── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
+│   └── RedisUnavailable     503  redis_<condition>   Redis refused or failed a command: out of memory,
+│                                                      read-only replica, unreachable, pool exhausted, … (Retry-After)
 └── OfrepError               4xx  OFREP's errorCode   an OFREP answer (PARSE_ERROR, FLAG_NOT_FOUND, …)
+
+An error with `retry_after` (seconds) is answered with a `Retry-After` header as well.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 class RelayError(Exception):
     status_code = 500
     code = "internal_error"
+    retry_after: int | None = None  # seconds, sent as Retry-After (429, 503)
 
 
 class ValidationError(RelayError):
@@ -59,6 +65,20 @@ class SecureModeUnavailable(UnavailableError):
     code = "secure_mode_unavailable"
 
 
+class RedisUnavailable(UnavailableError):
+    """Redis refused or failed a command. `condition` names why, in a word a program can test
+    (`out_of_memory`, `read_only`, `auth`, `no_permission`, `pool_exhausted`, `timeout`,
+    `unreachable`, `loading`, `error`); the message says it for people (never a URL or a password,
+    as it may reach an HTTP client); `detail` is Redis's own words, for logs."""
+
+    def __init__(self, condition: str, message: str, *, detail: str = "", retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.condition = condition
+        self.code = f"redis_{condition}"
+        self.detail = detail
+        self.retry_after = retry_after
+
+
 class InvalidSecureModeHash(RelayError):
     status_code = 400  # what LaunchDarkly answers
     code = "invalid_secure_mode_hash"
@@ -87,6 +107,18 @@ class BodyTooLarge(RelayError):
 class UnsupportedMediaType(RelayError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class RateLimited(RelayError):
+    """A credential posted events faster than its rate (relay.server.ratelimit); try again after
+    `retry_after` seconds."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class OfrepError(RelayError):
