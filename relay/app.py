@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
@@ -27,8 +27,10 @@ from relay.fanout.client_streams import ClientStreams
 from relay.fanout.hub import Hub
 from relay.fanout.put_cache import ServerPayloads
 from relay.runtime.gcpolicy import GCPolicy
+from relay.runtime.logs import Throttled
 from relay.server.fastpath import FastPath
 from relay.server.node import Node
+from relay.server.ratelimit import RateLimiter
 from relay.server.response_cache import ResponseCache
 from relay.server.responses import JsonResponse, error_response
 from relay.server.routes import client, events, ofrep, openapi, ops, sdk
@@ -36,10 +38,12 @@ from relay.server.routes import client_streams as client_stream_routes
 from relay.server.streaming import StreamGate
 from relay.server.uvicorn.direct_write import ResponseWriter
 from relay.server.uvicorn.protocol import BoundedHttpTools, HeadLimits, bounded
-from relay.store.events import EventSink
+from relay.store import memory
+from relay.store.events import POOL_WAIT, EventSink
 from relay.store.state import State
-from relay.store.storage import Storage, connect
+from relay.store.storage import RedisError, Storage, connect
 from relay.store.sync import Sync
+from relay.store.trouble import trouble
 
 logger = logging.getLogger(__name__)
 ADMIN_OPS = ("/status", "/metrics")  # on the admin listener too; on the SDK port while sdk_port_ops
@@ -48,6 +52,19 @@ ADMIN_OPS = ("/status", "/metrics")  # on the admin listener too; on the SDK por
 async def _relay_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RelayError)
     return error_response(exc)
+
+
+def _redis_error(log: Throttled) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A Redis failure no layer below turned into relay's error: the same JSON 503 + Retry-After,
+    and one log line per kind of trouble every few seconds, never a traceback per request."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        error = trouble(exc)
+        path = request.url.path
+        log.warning(error.condition, "%s %s answered 503: %s: %s", request.method, path, error, error.detail)
+        return error_response(error)
+
+    return handler
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -93,11 +110,29 @@ def create_app(
     gc_policy = GCPolicy() if gc_policy is None else gc_policy
     hub = Hub()
     client_streams = ClientStreams()
+    redis_log = Throttled(logging.getLogger("relay.redis"))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = redis_url or settings.redis_url
-        storage = Storage(connect(settings, url), settings.redis_prefix, audit_max=settings.audit_max_entries)
+        prefix, audit_max = settings.redis_prefix, settings.audit_max_entries
+        # Three clients, three pools: the sync loop (pub/sub, loads), the write path and event
+        # ingestion never wait on each other, and event traffic can never make the node stale.
+        storage = Storage(connect(settings, url), prefix, audit_max=audit_max)
+        write_storage = Storage(connect(settings, url), prefix, audit_max=audit_max)
+        events_pool = connect(
+            settings,
+            settings.events_redis_url or url,
+            max_connections=settings.events_redis_connections,
+            pool_timeout=POOL_WAIT,
+        )
+        events = EventSink(
+            Storage(events_pool, prefix),
+            max_entries=settings.events_max_entries,
+            max_bytes=settings.events_max_bytes,
+            log=redis_log,
+        )
+        app.state.write_storage = write_storage  # for the admin API and embedders: the write path's own pool
         state = State()
         payloads = ServerPayloads()
         responses = ResponseCache(settings.response_cache_entries)
@@ -121,18 +156,27 @@ def create_app(
             retry_after=settings.stream_retry_after,
             gc_policy=gc_policy,
         )
-        app.state.node = Node(
+        node = app.state.node = Node(
             settings,
             state,
             hub,
-            EventSink(storage, settings.events_max_entries),
+            events,
             client_streams,
             responses=responses,
             payloads=payloads,
             registry=registry,
             gate=gate,
+            event_limits=RateLimiter(settings.events_rate_limit, settings.events_rate_burst),
         )
         task = asyncio.create_task(sync.run())
+        watching = asyncio.create_task(
+            memory.watch(
+                write_storage,
+                None if settings.events_redis_url else events,
+                events_max_bytes=settings.events_max_bytes,
+                publish=lambda warnings: setattr(node, "warnings", warnings),
+            )
+        )
         beating = asyncio.create_task(broadcast.keep_alive(settings.heartbeat_interval))
         unwatch = gc_policy.watch_pauses()
 
@@ -151,9 +195,11 @@ def create_app(
             restore()
             unwatch()
             beating.cancel()
+            watching.cancel()
             broadcast.close_all()
             task.cancel()
-            await storage.close()
+            for client in (storage, write_storage, events.storage):
+                await client.close()
 
     app = Starlette(
         routes=[
@@ -166,7 +212,7 @@ def create_app(
             *openapi.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={RelayError: _relay_error, HTTPException: _http_error},
+        exception_handlers={RelayError: _relay_error, RedisError: _redis_error(redis_log), HTTPException: _http_error},
     )
     writer = ResponseWriter() if direct_write else None
     return FastPath(app, app.state, writer)  # the hot GETs in front of the routes

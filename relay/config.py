@@ -64,6 +64,17 @@ class Settings:
     # Retention of the capped Redis streams.
     audit_max_entries: int = 100_000
     events_max_entries: int = 100_000
+    # SDK events (relay.store.events), which must never crowd out flags: the bytes of stored events
+    # per environment (the oldest are trimmed beyond it; see docs/deployment.md for the sizing),
+    # a Redis of their own if set (same password and TLS settings), and their own connection pool,
+    # so event traffic never waits on, or starves, the sync loop and the write path (a full pool: 503).
+    events_max_bytes: int = 16_777_216
+    events_redis_url: str | None = None
+    events_redis_connections: int = 16
+    # Event posts per second per credential on each node (a token bucket; a post costs one token per
+    # 64 KiB of inflated body, at least one), and the bucket's size. Beyond it: 429 + Retry-After. 0: no limit.
+    events_rate_limit: float = 200.0
+    events_rate_burst: int = 400
     # The write path: one flag or segment's JSON beyond this is refused. Each change travels whole in a
     # pub/sub message, and Redis drops subscribers whose output buffer passes 8 MB (its default).
     max_item_bytes: int = 4_194_304
@@ -92,6 +103,8 @@ class Settings:
             out["redis_password"] = "****"
         if self.redis_url:
             out["redis_url"] = redact_url(self.redis_url)
+        if self.events_redis_url:
+            out["events_redis_url"] = redact_url(self.events_redis_url)
         if self.secret_key:
             out["secret_key"] = "****"
         return out
@@ -174,6 +187,11 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
         raise ValidationError("workers", "must be at least 1")
     if not 0 <= settings.stream_lifetime_jitter < 1:
         raise ValidationError("stream_lifetime_jitter", "must be at least 0 and below 1")
+    for name in ("events_max_bytes", "events_redis_connections", "events_rate_burst"):
+        if getattr(settings, name) < 1:
+            raise ValidationError(name, "must be at least 1")
+    if settings.events_rate_limit < 0:
+        raise ValidationError("events_rate_limit", "must be at least 0 (0: no limit)")
     for name in ("max_body_bytes", "max_head_bytes", "max_headers", "max_stream_connections"):
         if getattr(settings, name) < 1:
             raise ValidationError(name, "must be at least 1")

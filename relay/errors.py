@@ -12,9 +12,14 @@ RelayError
 ├── RateLimited              429  rate_limited        too many failed authentications from one address (Retry-After)
 ├── BodyTooLarge             413  body_too_large
 ├── UnsupportedMediaType     415  unsupported_media_type
-├── UnavailableError         503  unavailable         Redis unreachable, data not loaded yet
-│   └── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
+├── RateLimited              429  rate_limited        a credential's event posts beyond its rate (Retry-After)
+├── UnavailableError         503  unavailable         data not loaded yet
+│   ├── SecureModeUnavailable 503 secure_mode_unavailable  this node cannot check secure mode
+│   └── RedisUnavailable     503  redis_<condition>   Redis refused or failed a command: out of memory,
+│                                                      read-only replica, unreachable, pool exhausted, … (Retry-After)
 └── OfrepError               4xx  OFREP's errorCode   an OFREP answer (PARSE_ERROR, FLAG_NOT_FOUND, …)
+
+An error with `retry_after` (seconds) is answered with a `Retry-After` header as well.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 class RelayError(Exception):
     status_code = 500
     code = "internal_error"
+    retry_after: int | None = None  # seconds, sent as Retry-After (429, 503)
 
 
 class ValidationError(RelayError):
@@ -61,6 +67,20 @@ class SecureModeUnavailable(UnavailableError):
     code = "secure_mode_unavailable"
 
 
+class RedisUnavailable(UnavailableError):
+    """Redis refused or failed a command. `condition` names why, in a word a program can test
+    (`out_of_memory`, `read_only`, `auth`, `no_permission`, `pool_exhausted`, `timeout`,
+    `unreachable`, `loading`, `error`); the message says it for people (never a URL or a password,
+    as it may reach an HTTP client); `detail` is Redis's own words, for logs."""
+
+    def __init__(self, condition: str, message: str, *, detail: str = "", retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.condition = condition
+        self.code = f"redis_{condition}"
+        self.detail = detail
+        self.retry_after = retry_after
+
+
 class InvalidSecureModeHash(RelayError):
     status_code = 400  # what LaunchDarkly answers
     code = "invalid_secure_mode_hash"
@@ -89,7 +109,8 @@ class PreconditionFailed(RelayError):
 
 
 class RateLimited(RelayError):
-    """Refused before any check: this client failed to authenticate too often. `retry_after` in seconds."""
+    """Too many requests: a credential posting events faster than its rate (relay.server.ratelimit),
+    or an address failing to authenticate too often (relay.admin.ratelimit). `retry_after` in seconds."""
 
     status_code = 429
     code = "rate_limited"

@@ -65,8 +65,15 @@ def echo_item_result(result: WriteResult, verb: str, as_json: bool) -> None:
             click.echo(f"unchanged: {change.kind} {change.key} is already so (version {_version(change.after)})")
         click.echo("nothing written")
     else:
+        echo_notes(result)
         for item in result.items:
             click.echo(f"{verb} {item['key']} (version {item['version']}, data version {result.data_versions[-1]})")
+
+
+def echo_notes(result: WriteResult) -> None:
+    """What the write had to do besides writing (freeing stored events on a full Redis)."""
+    for note in result.notes:
+        click.echo(f"note: {note}")
 
 
 def echo_import_result(result: WriteResult, env: str, as_json: bool) -> None:
@@ -83,6 +90,7 @@ def echo_import_result(result: WriteResult, env: str, as_json: bool) -> None:
             echo_change(change)
         click.echo(f"would import {len(written)} items ({flags} flags) into {env}: {counts(result)}")
     else:
+        echo_notes(result)
         click.echo(f"imported {len(written)} items ({flags} flags) into {env}: {counts(result)}")
 
 

@@ -36,3 +36,32 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class Throttled:
+    """At most one log line per `interval` seconds for each kind of trouble, saying how many like it
+    were left out since the last: a failing dependency hit by every request must cost the log one
+    line every few seconds, not a line (or a traceback) per request."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0, clock: Any = time.monotonic) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}  # kind -> when its last line was written
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, kind: str, message: str, *args: Any) -> bool:
+        """Log `message % args` at warning unless a line of this `kind` was written in the last
+        `interval` seconds (then count it); True if it was written."""
+        now = self._clock()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.interval:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return False
+        self._last[kind] = now
+        left_out = self._suppressed.pop(kind, 0)
+        if left_out:
+            message += " (%d more like this in the last %.0f s)"
+            args = (*args, left_out, now - last if last is not None else self.interval)
+        self.logger.warning(message, *args)
+        return True

@@ -1,11 +1,14 @@
 """What every handler reaches through `request.app.state.node`: built once by the app's lifespan.
 
 The node reads the data through `state` (relay.store.state, which the sync keeps current) and
-writes SDK events through `events`; it never sees the sync or Redis itself."""
+writes SDK events through `events`, each credential's posts bounded by `event_limits`; it never
+sees the sync or Redis itself. `warnings` are what an operator must fix (Redis's memory policy),
+shown on /status."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
@@ -23,6 +26,7 @@ from relay.fanout.hub import Hub
 from relay.fanout.put_cache import ServerPayloads
 from relay.server.credentials import Attach, StreamCredentials
 from relay.server.histogram import LoopHistogram
+from relay.server.ratelimit import RateLimiter
 from relay.server.response_cache import ResponseCache
 from relay.server.streaming import StreamGate
 from relay.store.events import EventSink
@@ -41,6 +45,12 @@ class Node:
     payloads: ServerPayloads = field(default_factory=ServerPayloads)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     gate: StreamGate = field(default_factory=StreamGate)
+    event_limits: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
+    # Event posts by outcome (stored, duplicate, rate_limited, …), and events by fate: "stored", or the
+    # kind they were left out as (relay.wire.events: summary, index, …).
+    event_counts: Counter[str] = field(default_factory=Counter)
+    event_fates: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.secure_mode = SecureMode(self.settings.secret_key)

@@ -35,8 +35,10 @@ class JsonResponse(Response):
 
 
 def error_response(e: RelayError) -> JsonResponse:
-    """What every route answers for a RelayError: its code and message, with its status."""
-    return JsonResponse({"code": e.code, "message": str(e)}, status_code=e.status_code)
+    """What every route answers for a RelayError: its code and message, with its status (and
+    Retry-After where the error says when to try again: a rate limit, Redis trouble)."""
+    headers = None if e.retry_after is None else {"retry-after": str(e.retry_after)}
+    return JsonResponse({"code": e.code, "message": str(e)}, status_code=e.status_code, headers=headers)
 
 
 def json_headers(body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> RawHeaders:

@@ -41,6 +41,8 @@ class WriteResult:
     data_versions: list[int]
     changes: list[ItemChange] = field(default_factory=list)
     dry_run: bool = False
+    # What the write had to do besides writing, for people (freeing stored events on a full Redis).
+    notes: list[str] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -56,6 +58,7 @@ class WriteResult:
             "data_versions": self.data_versions,
             **{action: self.count(action) for action in ACTIONS},
             "changes": [c.to_dict() for c in self.changes],
+            "notes": self.notes,
         }
 
 

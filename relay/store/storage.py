@@ -13,7 +13,7 @@ The only module that imports `redis`. Layout (prefix P, default "relay"; environ
                                       last accept): gone after Redis lost the environment's data
     P:E:changes               channel the change message (relay.wire.changes) for every change
     P:E:audit                 stream  who / what / when / before / after, capped
-    P:E:events                stream  analytics events from SDKs, capped
+    P:E:events, P:E:events:…  stream, counter, zset: SDKs' analytics events (relay.store.events)
     P:tokens…                         personal access tokens (relay.store.tokens): "tokens" is no environment
 """
 
@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from relay.config import Settings, redact_url
 from relay.errors import ConflictError, UnavailableError
+from relay.store.trouble import trouble
 from relay.wire.changes import epoch_message
 
 logger = logging.getLogger(__name__)
@@ -71,16 +72,6 @@ for i = 0, n - 1 do
   out[#out + 1] = dv
 end
 return out
-"""
-
-
-# Analytics events: append a batch to the capped stream, once per payload ID (SDKs retry once
-# with the same ID after a failure).
-_EVENTS = """
-if ARGV[1] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', 3600) then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'kind', ARGV[3], 'source', ARGV[4],
-  'payload_id', ARGV[1], 'time', ARGV[5], 'body', ARGV[6])
-return 1
 """
 
 
@@ -133,8 +124,13 @@ class ItemWrite:
     message_tail: bytes  # the change message after its data version (relay.wire.changes.message_tail)
 
 
-def connect(settings: Settings, url: str | None = None) -> redis.Redis:
-    """A client for redis://, rediss://, unix:// or redis+sentinel://host:port,host:port/master[/db]."""
+def connect(
+    settings: Settings, url: str | None = None, *, max_connections: int | None = None, pool_timeout: float | None = None
+) -> redis.Redis:
+    """A client for redis://, rediss://, unix:// or redis+sentinel://host:port,host:port/master[/db],
+    with a connection pool of its own. `max_connections` bounds it (redis-py's default: 100); with
+    `pool_timeout` too, a command waits that long for a free connection, then fails ("No connection
+    available"); a Sentinel pool fails at once ("Too many connections")."""
     url = url or settings.redis_url
     if not url:
         raise UnavailableError("no Redis URL (the embedded Redis is started by the caller)")
@@ -152,12 +148,18 @@ def connect(settings: Settings, url: str | None = None) -> redis.Redis:
         password = password or (unquote(parts.password) if parts.password else None)
         tls = {"ssl": True, **_tls_files(settings)} if parts.scheme == "rediss+sentinel" else {}  # both hops
         sentinel = Sentinel(hosts, sentinel_kwargs={"password": password, **tls}, password=password, db=db, **tls)
-        return sentinel.master_for(path[0])
+        bound = {"max_connections": max_connections} if max_connections else {}
+        return sentinel.master_for(path[0], **bound)
     kwargs: dict[str, Any] = {"health_check_interval": 10}
     if password:
         kwargs["password"] = password
     if parts.scheme == "rediss":
         kwargs.update(_tls_files(settings))  # the scheme already says TLS
+    if max_connections:
+        kwargs["max_connections"] = max_connections
+        if pool_timeout is not None:
+            pool = redis.BlockingConnectionPool.from_url(url, timeout=pool_timeout, **kwargs)
+            return redis.Redis.from_pool(pool)
     return redis.Redis.from_url(url, **kwargs)
 
 
@@ -180,7 +182,6 @@ class Storage:
         self.prefix = prefix
         self.audit_max = audit_max
         self._write = client.register_script(_WRITE)
-        self._events = client.register_script(_EVENTS)
         self._replace_env = client.register_script(_REPLACE_ENV)
         self._create_env = client.register_script(_CREATE_ENV)
         self._delete_env = client.register_script(_DELETE_ENV)
@@ -292,7 +293,8 @@ class Storage:
         self, env: str, writes: Sequence[ItemWrite], *, actor: str, comment: str, now_ms: int,
         audit_fields: Mapping[str, str] | None = None,
     ) -> list[int]:  # fmt: skip
-        """Apply all writes atomically; returns their data versions. ConflictError if any item changed.
+        """Apply all writes atomically; returns their data versions. ConflictError if any item changed;
+        RedisUnavailable (relay.store.trouble) if Redis refused or failed the script: nothing written.
         `audit_fields` go into each audit entry too (how the writer was authenticated)."""
         args: list[Any] = [self.key(env, "changes"), self.audit_max, actor, comment, now_ms, len(writes)]
         for w in writes:
@@ -300,7 +302,10 @@ class Storage:
         for name, value in (audit_fields or {}).items():
             args += [name, value]
         keys = [self.key(env, "flags"), self.key(env, "segments"), self.key(env, "version"), self.key(env, "audit")]
-        result = await self._write(keys=keys, args=args)
+        try:
+            result = await self._write(keys=keys, args=args)
+        except (RedisError, OSError) as e:
+            raise trouble(e, f"writing to {env}") from None
         if result[0] == b"conflict":
             key, current = result[1].decode(), int(result[2])
             raise ConflictError(f'"{key}" changed meanwhile: it is now at version {current}')
@@ -324,9 +329,9 @@ class Storage:
         return bool(await self._delete_env(keys=keys, args=args))
 
     def environment_data_keys(self, env: str) -> tuple[str, ...]:
-        """The keys an environment's deletion removes (its audit stream stays; the events stream's
-        per-payload dedup keys expire within the hour)."""
-        return tuple(self.key(env, name) for name in ("flags", "segments", "version", "epoch", "history", "events"))
+        """The keys an environment's deletion removes (its audit stream stays)."""
+        names = ("flags", "segments", "version", "epoch", "history", "events", "events:bytes", "events:seen")
+        return tuple(self.key(env, name) for name in names)
 
     async def mark_history(self, env: str, now_ms: int) -> None:
         await self.client.set(self.key(env, "history"), now_ms)
@@ -357,19 +362,6 @@ class Storage:
             maxlen=self.audit_max,
             approximate=True,
         )  # fmt: skip
-
-    async def append_events(
-        self, env: str, *, kind: str, source: str, payload_id: str, body: bytes, now_ms: int, max_entries: int
-    ) -> bool:
-        """Store one batch of SDK events; False if this payload ID was already stored."""
-        keys = [self.key(env, "events"), self.key(env, f"events:seen:{payload_id}")]
-        args = [payload_id, max_entries, kind, source, now_ms, body]
-        return bool(await self._events(keys=keys, args=args))
-
-    async def events(self, env: str, count: int = 100) -> list[dict[str, str]]:
-        """Newest first."""
-        entries = await self.client.xrevrange(self.key(env, "events"), count=count)
-        return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}} for i, f in entries]
 
     def pubsub(self) -> Any:
         return self.client.pubsub(ignore_subscribe_messages=True)

@@ -10,21 +10,25 @@ with before and after. An item identical to the stored one apart from `version` 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from relay.access.sealing import Sealer
 from relay.config import Settings
-from relay.errors import ConflictError, NotFoundError, ValidationError
+from relay.errors import ConflictError, NotFoundError, RedisUnavailable, ValidationError
 from relay.evaluation import parse_flag, parse_segment
 from relay.store.checks import check_size, checked_items
 from relay.store.envwrites import EnvironmentWrites
+from relay.store.events import free_for_write
 from relay.store.plan import Confirm, ItemChange, WriteResult, same_content
 from relay.store.storage import ItemWrite, Storage
 from relay.wire import changes, codec
 
 __all__ = ["KINDS", "WritePath", "WriteResult"]
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("flag", "segment")
 _PARSERS: dict[str, Callable[..., Any]] = {"flag": parse_flag, "segment": parse_segment}
@@ -126,10 +130,39 @@ class WritePath(EnvironmentWrites):
             raise error
 
     async def _write(self, env: str, writes: list[ItemWrite], comment: str, changes: list[ItemChange]) -> WriteResult:
-        versions = await self.storage.write(
+        notes: list[str] = []
+        try:
+            versions = await self._store(env, writes, comment)
+        except RedisUnavailable as e:
+            if e.condition != "out_of_memory":
+                raise
+            # A kill switch must not wait for an operator to make room: SDK events are expendable.
+            freed = await self._free_events(env, writes, e)
+            try:
+                versions = await self._store(env, writes, comment)  # the same one script: still all or nothing
+            except RedisUnavailable as again:
+                if again.condition != "out_of_memory":
+                    raise
+                raise RedisUnavailable(again.condition, f"{again}, also after {freed}", detail=again.detail) from None
+            notes.append(f"Redis was out of memory: {freed}, then wrote")
+        return WriteResult([codec.loads(w.item_json) for w in writes], versions, changes, notes=notes)
+
+    async def _store(self, env: str, writes: list[ItemWrite], comment: str) -> list[int]:
+        return await self.storage.write(
             env, writes, actor=self.actor, comment=comment, now_ms=self._now_ms(), audit_fields=self.audit_fields
         )
-        return WriteResult([codec.loads(w.item_json) for w in writes], versions, changes)
+
+    async def _free_events(self, env: str, writes: list[ItemWrite], error: RedisUnavailable) -> str:
+        """Free stored events (oldest first, every environment) for a write Redis refused for lack
+        of memory, logging it; what was freed, in words."""
+        size = sum(len(w.item_json) + len(w.before_json) + len(w.message_tail) for w in writes)
+        freed = await free_for_write(self.storage, size)
+        words = (
+            f"relay freed {freed.entries} stored event batches ({freed.bytes / 1_048_576:.1f} MB, oldest first, "
+            f"of {freed.environments} environments)"
+        )
+        logger.warning("%s: Redis refused a write for lack of memory (%s): %s", env, error.detail, words)
+        return words
 
     async def _single(
         self, env: str, kind: str, key: str, change: Change, expected_version: int | None, comment: str, dry_run: bool

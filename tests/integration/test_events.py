@@ -1,4 +1,4 @@
-"""Analytics events: accepted and stored once, from the real SDK and from raw requests."""
+"""Analytics events: accepted, made compact and stored once, from the real SDK and from raw requests."""
 
 from __future__ import annotations
 
@@ -7,22 +7,32 @@ import gzip
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import ldclient
 from ldclient.config import Config
 from ldclient.context import Context as SDKContext
 
+from relay.store.events import EventSink
+from relay.wire.events import read_events
 from tests.integration.helpers import demo_environment, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 
 
-def _events(url: str) -> list[dict[str, str]]:
-    async def read() -> list[dict[str, str]]:
-        return await storage_for(url).events("prod")
+def _events(url: str) -> list[dict[str, Any]]:
+    """Every stored batch, newest first, its events decoded."""
+
+    async def read() -> list[dict[str, Any]]:
+        sink = EventSink(storage_for(url), max_entries=1, max_bytes=1)
+        return [{**e, "events": read_events(e["events"].encode())} for e in await sink.read("prod", count=1000)]
 
     return run_async(read())
+
+
+def _status(relay: RelayProcess) -> dict[str, Any]:
+    return httpx.get(f"{relay.url}/status", timeout=10).json()  # type: ignore[no-any-return]
 
 
 def test_events_from_every_kind_of_sdk_are_stored_once(redis_server: RedisServer, tmp_path: Path) -> None:
@@ -31,16 +41,23 @@ def test_events_from_every_kind_of_sdk_are_stored_once(redis_server: RedisServer
     try:
         config = Config(secrets["sdk_key"], base_uri=relay.url, stream_uri=relay.url, events_uri=relay.url)
         client = ldclient.LDClient(config, start_wait=10)
-        client.variation("checkout-kill-switch", SDKContext.from_dict({"kind": "user", "key": "u1"}), False)
+        user = SDKContext.from_dict({"kind": "user", "key": "u1", "name": "Ann", "email": "ann@example.com"})
+        client.variation("checkout-kill-switch", user, False)
+        client.track("purchase", user, metric_value=12.5)
         client.flush()
         deadline = time.monotonic() + 10
-        while not any(e["source"] == "server" and e["kind"] == "analytics" for e in _events(redis_server.url)):
+        while not any(e["source"] == "server" for e in _events(redis_server.url)):
             assert time.monotonic() < deadline, "the SDK's events never arrived"
             time.sleep(0.05)
         client.close()
-        stored = [e for e in _events(redis_server.url) if e["kind"] == "analytics" and e["source"] == "server"]
-        assert any(ev["kind"] == "summary" for e in stored for ev in json.loads(e["body"]))
+        stored = [ev for e in _events(redis_server.url) if e["source"] == "server" for ev in e["events"]]
+        assert {"kind": "custom", "key": "purchase", "contextKeys": {"user": "u1"}, "metricValue": 12.5} in [
+            {k: v for k, v in ev.items() if k != "creationDate"} for ev in stored
+        ]  # context keys only: not the name or the email
+        assert not any(ev["kind"] in ("summary", "index") for ev in stored)
+        assert _status(relay)["events"]["events"]["summary"] >= 1  # counted, not stored
 
+        diagnostics = _status(relay)["events"]["posts"].get("diagnostic", 0)  # the SDK sends its own
         with httpx.Client(base_url=relay.url, timeout=10) as http:
             env_id = secrets["client_side_id"]
             batch = [{"kind": "custom", "key": "clicked", "creationDate": 1, "contextKeys": {"user": "u"}}]
@@ -49,7 +66,8 @@ def test_events_from_every_kind_of_sdk_are_stored_once(redis_server: RedisServer
             assert first.status_code == 202 and first.content == b""
             assert first.headers["access-control-allow-origin"] == "https://app.example"
             assert http.post(f"/events/bulk/{env_id}", json=batch, headers=headers).status_code == 202  # a retry
-            assert len([e for e in _events(redis_server.url) if e["payload_id"] == "p-1"]) == 1
+            assert len([e for e in _events(redis_server.url) if e["source"] == "browser"]) == 1
+            assert _status(relay)["events"]["posts"]["duplicate"] == 1
             mobile = {"Authorization": f"api_key {secrets['mobile_key']}", "Content-Encoding": "gzip"}
             assert (
                 http.post(
@@ -71,12 +89,7 @@ def test_events_from_every_kind_of_sdk_are_stored_once(redis_server: RedisServer
             )
             assert http.post(f"/events/bulk/{env_id}", json={"not": "an array"}).status_code == 400
             assert http.post("/events/bulk/unknown", json=batch).status_code == 404
-        sources = {(e["source"], e["kind"]) for e in _events(redis_server.url)}
-        assert sources >= {
-            ("server", "analytics"),
-            ("browser", "analytics"),
-            ("mobile", "analytics"),
-            ("browser", "diagnostic"),
-        }
+        assert {e["source"] for e in _events(redis_server.url)} == {"server", "browser", "mobile"}
+        assert _status(relay)["events"]["posts"]["diagnostic"] == diagnostics + 1  # counted, not stored
     finally:
         relay.stop()

@@ -1,6 +1,6 @@
 """relay.store.storage against a real redis-server: the key layout, the one write script (all or
 nothing, a data version and an audit entry per item, the change message), loading, environments,
-epochs and SDK events."""
+epochs (SDK events: tests/store/test_events.py)."""
 
 from __future__ import annotations
 
@@ -157,24 +157,5 @@ def test_environment_audit_entries_and_reading_since_a_time(redis_server: RedisS
         ]
         assert [e["actor"] for e in await storage.audit("prod", since_ms=cutoff)] == ["bob"]
         assert [e["actor"] for e in await storage.audit("prod", count=1)] == ["bob"]
-
-    scenario(redis_server, body)
-
-
-def test_sdk_events_are_stored_once_per_payload_id(redis_server: RedisServer) -> None:
-    async def body(storage: Storage) -> None:
-        def append(payload_id: str, data: bytes) -> Awaitable[bool]:
-            return storage.append_events(
-                "prod", kind="analytics", source="server", payload_id=payload_id, body=data, now_ms=7, max_entries=100
-            )
-
-        assert await append("p1", b"[1]")
-        assert not await append("p1", b"[1]")  # the SDK's retry of the same payload
-        assert await append("", b"[2]") and await append("", b"[2]")  # no ID: nothing to tell retries by
-        events = await storage.events("prod")
-        assert [e["body"] for e in events] == ["[2]", "[2]", "[1]"]
-        assert {(e["kind"], e["source"], e["time"]) for e in events} == {("analytics", "server", "7")}
-        assert [e["payload_id"] for e in events] == ["", "", "p1"]
-        assert await storage.events("dev") == []
 
     scenario(redis_server, body)

@@ -60,6 +60,13 @@ async def status(request: Request) -> Response:
     out["events_sent"] = node.hub.events_sent
     out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
     out["client_reevaluations"] = node.client_streams.evaluations
+    out["events"] = {
+        "posts": dict(sorted(node.event_counts.items())),
+        "events": dict(sorted(node.event_fates.items())),
+        "max_bytes": node.events.max_bytes,
+        "rate_limit": {"per_second": node.event_limits.rate, "burst": node.event_limits.burst},
+    }
+    out["warnings"] = node.warnings
     out["process"] = _process()
     return JsonResponse(out)
 
@@ -117,6 +124,15 @@ class _Collector:
         yield GaugeMetricFamily(
             "relay_redis_connected", "1 while the subscriber is connected", value=int(node.state.connected)
         )
+        posts = CounterMetricFamily("relay_event_posts", "Event posts by outcome (see /status)", labels=["outcome"])
+        for outcome, n in sorted(node.event_counts.items()):
+            posts.add_metric([outcome], n)
+        yield posts
+        fates = CounterMetricFamily("relay_events", "Events posted, by fate: stored or left out", labels=["fate"])
+        for fate, n in sorted(node.event_fates.items()):
+            fates.add_metric([fate], n)
+        yield fates
+        yield GaugeMetricFamily("relay_warnings", "Warnings on /status (Redis memory)", value=len(node.warnings))
         yield from _gc_metrics(node.gate.gc_policy)
 
 
