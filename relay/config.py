@@ -67,6 +67,11 @@ class Settings:
     # The write path: one flag or segment's JSON beyond this is refused. Each change travels whole in a
     # pub/sub message, and Redis drops subscribers whose output buffer passes 8 MB (its default).
     max_item_bytes: int = 4_194_304
+    # Strict writes refuse, with the JSON path, what LaunchDarkly's SDKs evaluate without error but a
+    # writer should hear of (a clause value its operator never matches, an index evaluating to
+    # MALFORMED_FLAG, ...): by default such items are written and each finding is a warning
+    # (docs/compatibility.md). `--strict` asks for it on one command.
+    strict_writes: bool = False
     # Logging: "text" for people, "json" for machines.
     log_level: str = "info"
     log_format: str = "text"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay.evaluation import DataWarning
 from relay.wire import codec
 
 ACTIONS = ("created", "updated", "deleted", "unchanged")
@@ -35,12 +36,15 @@ class ItemChange:
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """A write's outcome. `items` and `data_versions` are what was stored (empty for a dry run
-    and for a write that changed nothing); `changes` is the plan, one entry per item touched."""
+    and for a write that changed nothing); `changes` is the plan, one entry per item touched;
+    `warnings` what the items hold that LaunchDarkly's SDKs evaluate but a writer should hear of
+    (docs/compatibility.md: written all the same, unless the write was strict)."""
 
     items: list[dict[str, Any]]  # what was stored, canonical JSON
     data_versions: list[int]
     changes: list[ItemChange] = field(default_factory=list)
     dry_run: bool = False
+    warnings: list[DataWarning] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -56,6 +60,7 @@ class WriteResult:
             "data_versions": self.data_versions,
             **{action: self.count(action) for action in ACTIONS},
             "changes": [c.to_dict() for c in self.changes],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
