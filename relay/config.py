@@ -82,6 +82,11 @@ class Settings:
     # Firewall it as any admin port. With sdk_port_ops, /status and /metrics stay on the SDK port too.
     admin_listen: str = "127.0.0.1:8031"
     sdk_port_ops: bool = True
+    # Strict writes refuse, with the JSON path, what LaunchDarkly's SDKs evaluate without error but a
+    # writer should hear of (a clause value its operator never matches, an index evaluating to
+    # MALFORMED_FLAG, ...): by default such items are written and each finding is a warning
+    # (docs/compatibility.md). `--strict` asks for it on one command.
+    strict_writes: bool = False
     # Logging: "text" for people, "json" for machines.
     log_level: str = "info"
     log_format: str = "text"

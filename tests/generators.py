@@ -734,6 +734,220 @@ def generate_dataset(seed: int, n_flags: int = 150, n_segments: int = 40, n_cont
     return Dataset(flags, segments, contexts)
 
 
+# --- lenient mutations: what LaunchDarkly's SDKs evaluate and relay's write path warns about ----------
+# Each mutation makes an item odd in one way LaunchDarkly's data model allows (relay writes it with a
+# warning; docs/compatibility.md), or harmless (extra fields, missing optional ones). Everything here
+# stays importable through the write path: well-typed, within JSON limits.
+
+# Per operator, clause values it never matches (a value of the wrong type, or one that does not parse).
+NEVER_MATCHING: dict[str, list[JSON]] = {
+    **{op: [5, True, None, ["a"], {"a": 1}] for op in ("startsWith", "endsWith", "contains")},
+    "matches": ["(", "[", "*a", 5, True, None, {"a": 1}],
+    **{
+        op: ["63", "30", True, False, None, [30], {"n": 1}, ""]
+        for op in ("lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual")
+    },
+    **{op: ["2023-11-14", "1700000000000", "not a date", True, None, [T0], ""] for op in ("before", "after")},
+    **{
+        op: ["v2.0.0", "02.0.0", "1.2.3.4", 2, None, True, ""]
+        for op in ("semVerEqual", "semVerLessThan", "semVerGreaterThan")
+    },
+    "segmentMatch": [5, True, None, 1.5],  # hashable: the SDK looks them up and finds nothing
+}
+UNKNOWN_OPS = ["equalz", "newerOperator", "", "IN", "segmentMatches", "semVerEqualz"]
+INVALID_KINDS = ["multi", "kind", "us er", "ü", "a:b"]
+EXTRA_FIELDS: list[tuple[str, JSON]] = [
+    ("description", "from LaunchDarkly"),
+    ("_meta", {"x": 1}),
+    ("tags", ["a", "b"]),
+    ("someFutureField", {"nested": [1, {"a": None}]}),
+    ("name", "Checkout"),
+]
+OPTIONAL_FLAG_FIELDS = [
+    "salt", "offVariation", "targets", "contextTargets", "rules", "prerequisites", "clientSide",
+    "clientSideAvailability", "trackEvents", "trackEventsFallthrough", "debugEventsUntilDate", "deleted", "on",
+    "variations", "fallthrough",
+]  # fmt: skip
+OPTIONAL_SEGMENT_FIELDS = ["salt", "included", "excluded", "includedContexts", "excludedContexts", "rules", "deleted"]
+
+
+def _clauses_of(rules: list[JSON]) -> list[JSON]:
+    return [c for r in rules for c in r.get("clauses", [])]
+
+
+def _rollouts_of(flag: JSON) -> list[JSON]:
+    vrs = [*flag.get("rules", []), flag.get("fallthrough") or {}]
+    return [vr["rollout"] for vr in vrs if isinstance(vr.get("rollout"), dict) and "variation" not in vr]
+
+
+def _some_clause(rng: random.Random, rules: list[JSON], segment_keys: list[str]) -> JSON:
+    """A clause of `rules` (a new rule holding a new one when there is none)."""
+    clauses = _clauses_of(rules)
+    if clauses:
+        return rng.choice(clauses)
+    new = gen_clause(rng, segment_keys)
+    rules.append({"id": "added", "clauses": [new], "variation": 0})
+    return new
+
+
+def _mutate_clause(rng: random.Random, clause: JSON) -> None:
+    op = clause["op"]
+    if op in NEVER_MATCHING and rng.random() < 0.75:  # a value it never matches, anywhere in the list
+        clause["values"].insert(rng.randint(0, len(clause["values"])), rng.choice(NEVER_MATCHING[op]))
+    elif rng.random() < 0.5:
+        clause["op"] = rng.choice(UNKNOWN_OPS)
+    else:
+        clause["contextKind"] = rng.choice(INVALID_KINDS)
+
+
+def _mutate_weights(rng: random.Random, rollout: JSON) -> None:
+    variations = rollout.get("variations") or []
+    if not variations:
+        return
+    how = rng.choice(["short", "over", "negative", "zero", "huge"])
+    for i, wv in enumerate(variations):
+        if how == "short":
+            wv["weight"] = wv["weight"] // 2
+        elif how == "over":
+            wv["weight"] = wv["weight"] * 3 // 2 + 1
+        elif how == "zero":
+            wv["weight"] = 0
+        elif i == 0:
+            wv["weight"] = -rng.randint(1, 50000) if how == "negative" else 10**9
+
+
+def _out_of_range(rng: random.Random, flag: JSON) -> None:
+    n = len(flag.get("variations") or [])
+    bad = rng.choice([n, n + 5, -1, -100])
+    where = rng.choice(["off", "fallthrough", "rule", "target", "context-target", "rollout"])
+    if where == "off":
+        flag["offVariation"] = bad
+    elif where == "fallthrough":
+        flag["fallthrough"] = {"variation": bad}
+    elif where == "rule" and flag.get("rules"):
+        rule = rng.choice(flag["rules"])
+        rule.pop("rollout", None)
+        rule["variation"] = bad
+    elif where == "target" and flag.get("targets"):
+        rng.choice(flag["targets"])["variation"] = bad
+    elif where == "context-target" and flag.get("contextTargets"):
+        rng.choice(flag["contextTargets"])["variation"] = bad
+    elif where == "rollout" and _rollouts_of(flag):
+        variations = rng.choice(_rollouts_of(flag)).get("variations") or [{"weight": 100000}]
+        rng.choice(variations)["variation"] = bad
+    else:
+        flag["offVariation"] = bad
+
+
+def _no_outcome(rng: random.Random, flag: JSON) -> None:
+    how = rng.choice(["fallthrough-empty", "fallthrough-absent", "rule", "empty-rollout"])
+    if how == "fallthrough-empty":
+        flag["fallthrough"] = {}
+    elif how == "fallthrough-absent":
+        flag.pop("fallthrough", None)
+    elif how == "rule" and flag.get("rules"):
+        rule = rng.choice(flag["rules"])
+        rule.pop("variation", None)
+        rule.pop("rollout", None)
+    else:
+        flag["fallthrough"] = {"rollout": {"variations": []}}
+
+
+def _extra_fields(rng: random.Random, item: JSON) -> None:
+    places = [item, *item.get("rules", []), *_clauses_of(item.get("rules", [])), *_rollouts_of(item)]
+    for _ in range(rng.randint(1, 3)):
+        name, value = rng.choice(EXTRA_FIELDS)
+        rng.choice(places)[name] = value
+
+
+def _drop_optional(rng: random.Random, item: JSON, names: list[str]) -> None:
+    for name in rng.sample(names, rng.randint(1, 3)):
+        item.pop(name, None)
+    for clause in _clauses_of(item.get("rules", [])):
+        if rng.random() < 0.2:
+            clause.pop("negate", None)
+    for rule in item.get("rules", []):
+        for name in ("id", "trackEvents", "bucketBy", "rolloutContextKind"):
+            if rng.random() < 0.1:
+                rule.pop(name, None)
+
+
+def mutate_flag(rng: random.Random, flag: JSON, segment_keys: list[str]) -> None:
+    """One lenient mutation of a flag, in place."""
+    how = rng.choice(
+        ["value", "value", "value", "weights", "range", "range", "kind", "self", "outcome", "user-entry",
+         "old-kind", "segment-key", "extra", "missing"]
+    )  # fmt: skip
+    rules = flag.setdefault("rules", [])
+    if how == "value" or (how == "weights" and not _rollouts_of(flag)):
+        _mutate_clause(rng, _some_clause(rng, rules, segment_keys))
+    elif how == "weights":
+        _mutate_weights(rng, rng.choice(_rollouts_of(flag)))
+    elif how == "range":
+        _out_of_range(rng, flag)
+    elif how == "kind":
+        target = rng.choice([*_rollouts_of(flag), *flag.get("contextTargets", []), _some_clause(rng, rules, [])])
+        target["contextKind"] = rng.choice(INVALID_KINDS)
+    elif how == "self":
+        flag.setdefault("prerequisites", []).append({"key": flag["key"], "variation": rng.randrange(3)})
+    elif how == "outcome":
+        _no_outcome(rng, flag)
+    elif how == "user-entry":
+        entry = {"contextKind": "user", "variation": rng.randrange(3), "values": [rng.choice(KIND_KEYS["user"])]}
+        flag.setdefault("contextTargets", []).append(entry)
+        flag.setdefault("targets", []).append({"variation": entry["variation"], "values": ["u2"]})
+    elif how == "old-kind" and flag.get("targets"):
+        rng.choice(flag["targets"])["contextKind"] = rng.choice(["org", "device"])
+    elif how == "segment-key" and segment_keys:
+        values = [rng.choice(segment_keys), rng.choice(NEVER_MATCHING["segmentMatch"])]
+        rules.insert(0, {"id": "seg", "clauses": [{"attribute": "", "op": "segmentMatch", "values": values}],
+                         "variation": 0})  # fmt: skip
+    elif how == "extra":
+        _extra_fields(rng, flag)
+    else:
+        _drop_optional(rng, flag, OPTIONAL_FLAG_FIELDS[:-3] if rng.random() < 0.7 else OPTIONAL_FLAG_FIELDS)
+
+
+def mutate_segment(rng: random.Random, segment: JSON, segment_keys: list[str]) -> None:
+    """One lenient mutation of a segment, in place."""
+    how = rng.choice(["weight", "value", "value", "kind", "extra", "missing"])
+    rules = segment.setdefault("rules", [])
+    if how == "weight":
+        rule = rng.choice(rules) if rules else {"clauses": []}
+        rule["weight"] = rng.choice([-1, -50000, -100000, -150000, 100001, 250000])
+        if not rules:
+            rules.append(rule)
+    elif how == "value":
+        _mutate_clause(rng, _some_clause(rng, rules, segment_keys))
+    elif how == "kind":
+        if rules and rng.random() < 0.5:
+            rng.choice(rules)["rolloutContextKind"] = rng.choice(INVALID_KINDS)
+        else:
+            entry = {"contextKind": rng.choice(INVALID_KINDS), "values": ["x", "u1"]}
+            segment.setdefault(rng.choice(["includedContexts", "excludedContexts"]), []).append(entry)
+    elif how == "extra":
+        _extra_fields(rng, segment)
+    else:
+        _drop_optional(rng, segment, OPTIONAL_SEGMENT_FIELDS[:-1])
+
+
+def lenient_dataset(seed: int, n_flags: int = 150, n_segments: int = 40, n_contexts: int = 120) -> Dataset:
+    """`generate_dataset`'s adversarial data with lenient mutations on top (1 to 3 on most items): what
+    a real LaunchDarkly export may hold, all of it importable through relay's write path."""
+    ds = generate_dataset(seed, n_flags, n_segments, n_contexts)
+    rng = random.Random(seed * 7919 + 1)
+    segment_keys = list(ds.segments)
+    for flag in ds.flags.values():
+        if not flag.get("deleted") and rng.random() < 0.8:
+            for _ in range(rng.randint(1, 3)):
+                mutate_flag(rng, flag, segment_keys)
+    for segment in ds.segments.values():
+        if not segment.get("deleted") and rng.random() < 0.7:
+            for _ in range(rng.randint(1, 2)):
+                mutate_segment(rng, segment, segment_keys)
+    return ds
+
+
 # --- realistic data for benchmarks -------------------------------------------------------------
 
 _REALISTIC_CLAUSES: list[tuple[str | None, str, str, list[JSON]]] = [

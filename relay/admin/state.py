@@ -42,6 +42,7 @@ class AdminState:
             sealer=self.sealer,
             audit_fields={"via": "api", "token": who.id},
             max_item_bytes=self.settings.max_item_bytes,
+            strict=self.settings.strict_writes,
         )
         return path
 
@@ -110,6 +111,11 @@ def comment_of(request: Request, body: Any) -> str:
     if not isinstance(comment, str):
         raise ValidationError("comment", "expected a string")
     return comment
+
+
+def strict_of(request: Request) -> bool | None:
+    """`?strict=true|false`: refuse what would be a warning, or not; absent: the node's strict_writes."""
+    return query_flag(request, "strict") if "strict" in request.query_params else None
 
 
 def query_flag(request: Request, name: str) -> bool:

@@ -24,6 +24,7 @@ from relay.errors import (
     UnavailableError,
     ValidationError,
 )
+from relay.evaluation import DataWarning
 from relay.store.plan import Confirm, ItemChange, WriteResult
 from relay.wire import codec
 
@@ -98,16 +99,21 @@ def _changes(answer: dict[str, Any]) -> list[ItemChange]:
     return [ItemChange(c["kind"], c["key"], c["action"], c["before"], c["after"]) for c in answer.get("changes", [])]
 
 
+def _warnings(answer: dict[str, Any]) -> list[DataWarning]:
+    return [DataWarning(w["path"], w["message"]) for w in answer.get("warnings", [])]
+
+
 def _written(answer: dict[str, Any]) -> WriteResult:
-    """The API's answer to an item write as the write path's own result: what was stored and the plan."""
+    """The API's answer to an item write as the write path's own result: what was stored, the plan and
+    the warnings."""
     dry_run = bool(answer.get("dryRun"))
     versions = [answer["dataVersion"]] if answer.get("dataVersion") is not None else []
     items = [answer["item"]] if answer.get("item") and versions else []
-    return WriteResult(items, versions, _changes(answer), dry_run)
+    return WriteResult(items, versions, _changes(answer), dry_run, warnings=_warnings(answer))
 
 
-def _dry(dry_run: bool) -> dict[str, str]:
-    return {"dry_run": "true"} if dry_run else {}
+def _dry(dry_run: bool, strict: bool | None = None) -> dict[str, str]:
+    return {**({"dry_run": "true"} if dry_run else {}), **({} if strict is None else {"strict": str(strict).lower()})}
 
 
 def _storage_entry(e: dict[str, Any]) -> dict[str, str]:
@@ -193,13 +199,14 @@ class ApiWritePath:
         expected_version: int | None = None,
         comment: str = "",
         dry_run: bool = False,
+        strict: bool | None = None,
     ) -> WriteResult:
         key = key or (data.get("key") if isinstance(data, dict) else None)
         if not isinstance(key, str):
             raise ValidationError(f"{kind}.key", "is required")
         headers = {**_conditional(expected_version), "X-Relay-Comment": comment}
         path = self._item(env, kind, key)
-        return _written(await self.client.acall("PUT", path, data, headers=headers, params=_dry(dry_run)))
+        return _written(await self.client.acall("PUT", path, data, headers=headers, params=_dry(dry_run, strict)))
 
     async def toggle(
         self,
@@ -238,18 +245,18 @@ class ApiWritePath:
 
     async def import_items(
         self, env: str, doc: Any, *, replace_all: bool = False, confirm: Confirm | None = None,
-        dry_run: bool = False, comment: str = "",
+        dry_run: bool = False, comment: str = "", strict: bool | None = None,
     ) -> WriteResult:  # fmt: skip
         """As the write path's: a replace that deletes is first planned (a dry run on the API) and
         asked about with `confirm`, then sent."""
         path, headers = f"{self._env(env)}/import", {"X-Relay-Comment": comment}
 
         async def send(dry: bool) -> WriteResult:
-            params = {"replace": "true" if replace_all else "false", **_dry(dry)}
+            params = {"replace": "true" if replace_all else "false", **_dry(dry, strict)}
             answer = await self.client.acall("POST", path, doc, params=params, headers=headers)
             versions = [answer["dataVersion"]] if answer.get("dataVersion") is not None else []
             written = [c.after for c in _changes(answer) if c.action != "unchanged"] if versions else []
-            return WriteResult(written, versions, _changes(answer), dry)
+            return WriteResult(written, versions, _changes(answer), dry, warnings=_warnings(answer))
 
         if dry_run or not replace_all:
             return await send(dry_run)

@@ -118,6 +118,7 @@ def write_path(target: Storage | ApiClient, actor: str, *, sealer: Sealer | None
         sealer=sealer,
         audit_fields={"via": "direct-redis", "os_user": os_user()},
         max_item_bytes=settings().max_item_bytes,
+        strict=settings().strict_writes,
     )
 
 

@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from relay.cli.common import settings
+from relay.cli.show import echo_warnings, strict_option
 from relay.errors import ValidationError
-from relay.evaluation import Snapshot, parse_context, parse_items
+from relay.evaluation import DataWarning, Snapshot, parse_context, parse_items
 from relay.store.checks import MAX_REPORTED, check_document
 from relay.wire import codec
 
@@ -24,7 +25,9 @@ def _read_items(source: str) -> Snapshot:
         if source == DEMO
         else Path(source).read_bytes()
     )
-    flags, segments = parse_items(codec.loads(raw, what=source), default_version=1)
+    # As the write path takes it: what LaunchDarkly's SDKs evaluate is evaluated as they do.
+    warnings: list[DataWarning] = []
+    flags, segments = parse_items(codec.loads(raw, what=source), default_version=1, warnings=warnings)
     return Snapshot(flags, segments)
 
 
@@ -77,16 +80,21 @@ def eval_command(source: str, context_json: str, flag_keys: tuple[str, ...], as_
 
 @click.command("validate")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def validate_command(path: str) -> None:
+@strict_option
+def validate_command(path: str, strict: bool | None) -> None:
     """Check a flags file ({"flags", "segments"}) as `relay flags import` would, writing nothing:
     its top level, then every item with every check the import runs. Lists every error (the
-    first 100), and exits 2 if there is any."""
+    first 100), and exits 2 if there is any; lists every warning (what the import writes but
+    warns about), exiting 0 if there are only warnings. With --strict warnings are errors."""
     try:
         doc = codec.loads(Path(path).read_bytes(), what=path)
     except ValidationError as e:
         _fail(str(e))
         return
-    items, errors = check_document(doc, max_item_bytes=settings().max_item_bytes)
+    s = settings()
+    warnings: list[DataWarning] | None = None if (s.strict_writes if strict is None else strict) else []
+    items, errors = check_document(doc, max_item_bytes=s.max_item_bytes, warnings=warnings)
+    echo_warnings(warnings or [])
     if errors:
         for error in errors[:MAX_REPORTED]:
             click.echo(f"error: {error}", err=True)
@@ -94,4 +102,5 @@ def validate_command(path: str) -> None:
             click.echo(f"… and {len(errors) - MAX_REPORTED} more", err=True)
         _fail(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {path}; it would not import")
         return
-    click.echo(f"ok: {len(items['flag'])} flags, {len(items['segment'])} segments")
+    noted = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
+    click.echo(f"ok: {len(items['flag'])} flags, {len(items['segment'])} segments{noted}")

@@ -15,6 +15,7 @@ from relay.cli.show import (
     echo_import_result,
     echo_item_result,
     show_deletions,
+    strict_option,
     yes_option,
 )
 from relay.errors import ValidationError
@@ -89,20 +90,22 @@ def _item_commands(kind: str) -> click.Group:
     @click.option("--key", help="The key, when the JSON has none.")
     @expect_version_option
     @dry_run_option
+    @strict_option
     @env_option
     @actor_option
     @comment_option
     @json_option
     def set_(
-        source: str, key: str | None, expect_version: int | None, dry_run: bool, env: str, actor: str, comment: str,
-        as_json: bool,
+        source: str, key: str | None, expect_version: int | None, dry_run: bool, strict: bool | None, env: str,
+        actor: str, comment: str, as_json: bool,
     ) -> None:  # fmt: skip
         data = _read_json(source)
 
         async def go(storage: Storage) -> WriteResult:
             return await _writer(storage, actor).put_item(
-                env, kind, data, key=key, expected_version=expect_version, comment=comment, dry_run=dry_run
-            )
+                env, kind, data, key=key, expected_version=expect_version, comment=comment, dry_run=dry_run,
+                strict=strict,
+            )  # fmt: skip
 
         echo_item_result(run(go), "wrote", as_json)
 
@@ -162,23 +165,27 @@ def toggle(
 )
 @yes_option
 @dry_run_option
+@strict_option
 @env_option
 @actor_option
 @comment_option
 @json_option
 def import_(
-    source: str, replace_all: bool, yes: bool, dry_run: bool, env: str, actor: str, comment: str, as_json: bool
-) -> None:
+    source: str, replace_all: bool, yes: bool, dry_run: bool, strict: bool | None, env: str, actor: str,
+    comment: str, as_json: bool,
+) -> None:  # fmt: skip
     """Import LaunchDarkly's {"flags": {...}, "segments": {...}} format: all or nothing.
 
     A top level with any key other than "flags" and "segments", or with neither, is refused.
-    Items identical to the stored ones (but for their version) are left as they are.
+    Items identical to the stored ones (but for their version) are left as they are. What
+    LaunchDarkly's SDKs evaluate but relay warns about is imported, and each warning printed
+    after the result (--strict: refused, nothing written).
     """
     doc = _read_json(source)
     confirm = confirmer(yes, lambda plan: f"Delete these {len(plan.deletions)} items from {env}?", show=show_deletions)
     result = run(
         lambda storage: _writer(storage, actor).import_items(
-            env, doc, replace_all=replace_all, confirm=confirm, dry_run=dry_run, comment=comment
+            env, doc, replace_all=replace_all, confirm=confirm, dry_run=dry_run, comment=comment, strict=strict
         )
     )
     echo_import_result(result, env, as_json)

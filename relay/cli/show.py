@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from relay.cli.common import echo_json
+from relay.evaluation import DataWarning
+from relay.store.checks import MAX_REPORTED
 from relay.store.plan import MISSING, Confirm, ItemChange, WriteResult, diff
 from relay.wire import codec
 
@@ -18,6 +20,13 @@ dry_run_option = click.option(
 env_dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done, and do nothing.")
 yes_option = click.option(
     "--yes", is_flag=True, help="Go ahead without asking before deleting (needed when stdin is not a terminal)."
+)
+strict_option = click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Refuse, writing nothing, what would otherwise be written with a warning: what LaunchDarkly's SDKs "
+    "evaluate but only ever to MALFORMED_FLAG or to no match (docs/compatibility.md). Default: the "
+    "strict_writes setting (RELAY_STRICT_WRITES), off unless set.",
 )
 
 _WOULD = {"created": "would create", "updated": "would update", "deleted": "would delete", "unchanged": "unchanged"}
@@ -51,11 +60,24 @@ def counts(result: WriteResult) -> str:
     return ", ".join(f"{result.count(a)} {a}" for a in ("created", "updated", "deleted", "unchanged"))
 
 
+def echo_warnings(warnings: list[DataWarning]) -> None:
+    """On stderr, after the result: what was written but deserves a look (the first 100)."""
+    for warning in warnings[:MAX_REPORTED]:
+        click.echo(f"warning: {warning}", err=True)
+    if len(warnings) > MAX_REPORTED:
+        click.echo(f"… and {len(warnings) - MAX_REPORTED} more warnings (--json lists them all)", err=True)
+
+
 def echo_item_result(result: WriteResult, verb: str, as_json: bool) -> None:
     """A write of one item: set, toggle, delete."""
     if as_json:
         echo_json(result.to_dict())
         return
+    _echo_item_result(result, verb)
+    echo_warnings(result.warnings)
+
+
+def _echo_item_result(result: WriteResult, verb: str) -> None:
     if result.dry_run:
         click.echo("dry run: nothing written")
         for change in result.changes:
@@ -92,6 +114,7 @@ def echo_import_result(result: WriteResult, env: str, as_json: bool) -> None:
     else:
         echo_notes(result)
         click.echo(f"imported {len(written)} items ({flags} flags) into {env}: {counts(result)}")
+    echo_warnings(result.warnings)
 
 
 def interactive() -> bool:

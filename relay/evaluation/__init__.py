@@ -7,11 +7,13 @@ from relay.evaluation.compile import KEY_PATTERN, parse_flag
 from relay.evaluation.context import Context, SingleContext, parse_context
 from relay.evaluation.evaluator import Snapshot, evaluate
 from relay.evaluation.model import ErrorKind, Evaluation, Flag, Reason, ReasonKind, Segment
+from relay.evaluation.reader import DataWarning
 from relay.evaluation.segments import parse_items, parse_segment
 
 __all__ = [
     "KEY_PATTERN",
     "Context",
+    "DataWarning",
     "ErrorKind",
     "Evaluation",
     "Flag",

@@ -2,8 +2,9 @@
 
 One pass over the JSON checks every type (refusing, with the JSON path, anything LaunchDarkly's
 SDKs would choke on), writes the canonical fully populated JSON that every SDK parses, and builds
-the compiled form the evaluator walks. `strict=True` (the write path) also refuses what would only
-ever evaluate to MALFORMED_FLAG or never match.
+the compiled form the evaluator walks. `strict=True` (the write path) also runs the checks of
+relay.evaluation.builder: given a `warnings` list it collects what they find (the item is accepted
+and evaluates exactly as the SDKs evaluate it), without one it refuses the first (strict writes).
 """
 
 from __future__ import annotations
@@ -12,167 +13,15 @@ import re
 from typing import Any
 
 from relay.errors import ValidationError
-from relay.evaluation.attrref import AttrRef, for_bucket_by, for_clause
-from relay.evaluation.clauses import compile_bucket, compile_clause
-from relay.evaluation.context import kind_error
+from relay.evaluation.builder import Builder
 from relay.evaluation.generated.codegen import compile_flag
-from relay.evaluation.model import (
-    BROKEN,
-    ClauseFn,
-    ContextTarget,
-    Evaluation,
-    Flag,
-    FlagBody,
-    OutcomeFn,
-    Prerequisite,
-    Reason,
-    ReasonKind,
-    malformed,
-)
-from relay.evaluation.operators import OPERATORS, value_problem
-from relay.evaluation.reader import Reader, TrustedReader, check_depth, json_type
+from relay.evaluation.model import BROKEN, ContextTarget, Evaluation, Flag, FlagBody, Prerequisite, Reason, ReasonKind
+from relay.evaluation.reader import DataWarning, Reader, TrustedReader, check_depth
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 _OFF = Reason(ReasonKind.OFF)
 _TARGET = Reason(ReasonKind.TARGET_MATCH)
 _FALLTHROUGH = Reason(ReasonKind.FALLTHROUGH)
-
-
-class Builder:
-    """State shared while compiling one item: its variations, strictness and referenced segments."""
-
-    def __init__(self, strict: bool, variations: tuple[Any, ...] = (), trusted: bool = False) -> None:
-        self.strict = strict
-        self.trusted = trusted  # input is canonical JSON relay wrote: keep it as the canonical form
-        self.variations = variations
-        self.segment_keys: set[str] = set()
-
-    def result(self, index: int, reason: Reason, prereqs: tuple[str, ...]) -> Evaluation:
-        if index < 0 or index >= len(self.variations):
-            return malformed(prereqs)
-        return Evaluation(self.variations[index], index, reason, prereqs)
-
-    def check_index(self, r: Reader, name: str, index: int) -> None:
-        if self.strict and not 0 <= index < len(self.variations):
-            r.fail(name, f"variation index {index} is out of range (the flag has {len(self.variations)} variations)")
-
-    def check_kind(self, r: Reader, name: str, kind: str | None) -> None:
-        if self.strict and kind:
-            problem = kind_error(kind)
-            if problem:
-                r.fail(name, problem)
-
-    def check_ref(self, r: Reader, name: str, ref: AttrRef | None) -> None:
-        if self.strict and ref is not None and ref.error is not None:
-            r.fail(name, f'invalid attribute reference "{ref.raw}": {ref.error}')
-
-    def clause(self, r: Reader) -> tuple[ClauseFn, dict[str, Any]]:
-        context_kind = r.opt_str("contextKind")
-        op = r.req_str("op")
-        # The SDKs require `attribute`; segmentMatch ignores it, so the write path fills in "".
-        lenient_attr = self.strict and op == "segmentMatch" and r.data.get("attribute") is None
-        attribute = "" if lenient_attr else r.req_str("attribute")
-        values = r.req_list("values")
-        negate = r.opt_bool("negate")
-        ref = for_clause(attribute, context_kind)
-        self.check_kind(r, "contextKind", context_kind)
-        if self.strict:
-            if op not in OPERATORS:
-                r.fail("op", f'unknown operator "{op}"')
-            if op != "segmentMatch":
-                self.check_ref(r, "attribute", ref)
-            for i, value in enumerate(values):
-                problem = value_problem(op, value)
-                if problem:
-                    r.fail(f"values[{i}]", f"{problem}, got {json_type(value)}")
-        if op == "segmentMatch":
-            self.segment_keys.update(v for v in values if isinstance(v, str))
-        if self.trusted:
-            return compile_clause(ref, context_kind, op, values, negate), r.data
-        canonical: dict[str, Any] = {**r.data, "attribute": attribute, "op": op, "values": values, "negate": negate}
-        if context_kind is None:
-            canonical.pop("contextKind", None)
-        return compile_clause(ref, context_kind, op, values, negate), canonical
-
-    def clauses(self, r: Reader) -> tuple[tuple[ClauseFn, ...], list[dict[str, Any]]]:
-        fns, canon = [], []
-        for c in r.objects("clauses", required=True):
-            fn, data = self.clause(c)
-            fns.append(fn)
-            canon.append(data)
-        return tuple(fns), canon
-
-    def outcome(
-        self, r: Reader, reason: Reason, flag_key: str, salt: str, prereqs: tuple[str, ...]
-    ) -> tuple[OutcomeFn, dict[str, Any]]:
-        """A variation-or-rollout (a rule's or the fallthrough)."""
-        data = r.data
-        variation = r.opt_int("variation")
-        rollout_data = r.opt_dict("rollout")
-        if variation is not None:
-            self.check_index(r, "variation", variation)
-            fixed = self.result(variation, reason, prereqs)
-            outcome = lambda ctx: fixed  # noqa: E731 - it carries the constant for codegen too
-            outcome.fixed = fixed  # type: ignore[attr-defined]
-            return outcome, {**data}
-        if rollout_data is None:
-            if self.strict:
-                raise ValidationError(r.path, "needs a variation or a rollout")
-            bad = malformed(prereqs)
-            return (lambda ctx: bad), {**data}
-        return self.rollout(r.child(rollout_data, "rollout"), reason, flag_key, salt, prereqs, data)
-
-    def rollout(
-        self, r: Reader, reason: Reason, flag_key: str, salt: str, prereqs: tuple[str, ...], parent: dict[str, Any]
-    ) -> tuple[OutcomeFn, dict[str, Any]]:
-        context_kind = r.opt_str("contextKind")
-        bucket_by_raw = r.opt_str("bucketBy")
-        experiment = r.opt_str("kind") == "experiment"
-        seed = r.opt_int("seed")
-        weighted = r.objects("variations", required=True)
-        self.check_kind(r, "contextKind", context_kind)
-        bucket_by = None if experiment else for_bucket_by(bucket_by_raw, context_kind)
-        self.check_ref(r, "bucketBy", bucket_by)
-        canonical = {**parent, "rollout": {**r.data, "variations": [w.data for w in weighted]}}
-        if not weighted:
-            if self.strict:
-                r.fail("variations", "a rollout needs at least one weighted variation")
-            bad = malformed(prereqs)
-            return (lambda ctx: bad), canonical
-        in_exp = Reason(reason.kind, reason.rule_index, reason.rule_id, in_experiment=True)
-        thresholds: list[float] = []
-        plain: list[Evaluation] = []
-        tracked: list[Evaluation] = []
-        total, cumulative = 0, 0.0
-        for w in weighted:
-            index, weight = w.req_int("variation"), w.req_int("weight")
-            untracked = w.opt_bool("untracked")
-            self.check_index(w, "variation", index)
-            if self.strict and not 0 <= weight <= 100000:
-                w.fail("weight", f"weight {weight} is outside 0..100000")
-            total += weight
-            cumulative += weight / 100000.0  # same float arithmetic as the SDK, bucket by bucket
-            thresholds.append(cumulative)
-            plain.append(self.result(index, reason, prereqs))
-            tracked.append(self.result(index, reason if untracked else in_exp, prereqs))
-        if self.strict and total > 100000:
-            r.fail("variations", f"weights add up to {total}, more than 100000")
-        bucket = compile_bucket(seed, flag_key, salt, context_kind, bucket_by)
-        pairs = tuple(zip(thresholds, plain, tracked, strict=True))
-        last_plain, last_tracked = plain[-1], tracked[-1]
-
-        def roll(ctx: Any) -> Evaluation:
-            b = bucket(ctx)
-            exp = experiment and b >= 0  # a context without the rollout's kind is never in the experiment
-            for threshold, p, t in pairs:
-                if b < threshold:
-                    return t if exp else p
-            return last_tracked if exp else last_plain  # past the last bucket: the last one wins
-
-        by_key = getattr(bucket, "by_key", None)
-        if by_key is not None:  # for relay.evaluation.generated.codegen, which writes this roll out inline
-            roll.inline = (*by_key, thresholds, plain, tracked, experiment)  # type: ignore[attr-defined]
-        return roll, canonical
 
 
 def parse_header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
@@ -186,9 +35,18 @@ def parse_header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
     return key, version, deleted
 
 
-def parse_flag(data: Any, *, path: str = "flag", strict: bool = True, trusted: bool = False) -> Flag:
+def parse_flag(
+    data: Any,
+    *,
+    path: str = "flag",
+    strict: bool = True,
+    trusted: bool = False,
+    warnings: list[DataWarning] | None = None,
+) -> Flag:
     """Validate and compile one flag, or raise ValidationError naming the JSON path.
 
+    `strict` also checks what the SDKs evaluate without error but only ever to MALFORMED_FLAG or
+    to no match: appended to `warnings` when given (the flag is accepted), else refused.
     `trusted` is for canonical JSON relay validated and wrote itself (items loaded back from Redis):
     it skips the type tests and keeps `data` as the canonical form, falling back to the validating
     path if the item turns out not to be what relay wrote."""
@@ -202,7 +60,7 @@ def parse_flag(data: Any, *, path: str = "flag", strict: bool = True, trusted: b
     r = Reader(data, path)
     if strict:
         check_depth(data, path)
-    return _parse_flag(r, strict=strict, trusted=False)
+    return _parse_flag(r, strict=strict, trusted=False, warnings=warnings)
 
 
 def _trusted_flag(data: dict[str, Any], path: str) -> Flag:
@@ -246,13 +104,13 @@ def _lazy_body(data: dict[str, Any], path: str) -> FlagBody:
             return BROKEN
 
 
-def _parse_flag(r: Reader, *, strict: bool, trusted: bool) -> Flag:
+def _parse_flag(r: Reader, *, strict: bool, trusted: bool, warnings: list[DataWarning] | None = None) -> Flag:
     data = r.data
     key, version, deleted = parse_header(r, "flag", strict)
     if deleted:
         return Flag(key, version, True, {"key": key, "version": version, "deleted": True})
     variations = tuple(r.opt_list("variations"))
-    b = Builder(strict, variations, trusted)
+    b = Builder(strict, variations, trusted, warnings)
     on = r.opt_bool("on")
     salt = r.opt_str("salt") or ""
     off_variation = r.opt_int("offVariation")
@@ -269,8 +127,8 @@ def _parse_flag(r: Reader, *, strict: bool, trusted: bool) -> Flag:
         if off_variation is not None:
             failed = b.result(off_variation, reason, prereq_keys[: i + 1])
         prerequisites.append(Prerequisite(prereq_keys[i], p.req_int("variation"), failed))
-        if strict and prereq_keys[i] == key:
-            p.fail("key", "a flag cannot be its own prerequisite")
+        if strict and prereq_keys[i] == key:  # the SDKs' cycle check
+            b.warn(p, "key", "the flag is its own prerequisite: evaluates to MALFORMED_FLAG while it is on")
 
     user_targets, context_targets, targets_canon, ctx_targets_canon = _targets(r, b, prereq_keys)
 
@@ -356,14 +214,18 @@ def _targets(
     """Old-style user `targets` and `contextTargets`, in LaunchDarkly's lookup order."""
     user_lists: list[tuple[int, list[str]]] = []
     targets_canon = []
-    for t in r.objects("targets"):
+    target_readers = r.objects("targets")
+    for t in target_readers:
         variation, values = t.req_int("variation"), t.str_list("values", required=True)
-        t.opt_str("contextKind")
+        kind = t.opt_str("contextKind")
         b.check_index(t, "variation", variation)
+        if b.strict and kind and kind != "user":
+            b.warn(t, "contextKind", f'"targets" hold user keys: the SDKs read these as user keys, not "{kind}" ones')
         user_lists.append((variation, values))
         targets_canon.append({**t.data, "values": values})
     ctx_canon = []
     context_targets = []
+    user_variations: list[int] = []
     for t in r.objects("contextTargets"):
         kind = t.opt_str("contextKind") or "user"
         variation, values = t.req_int("variation"), t.str_list("values", required=True)
@@ -371,10 +233,15 @@ def _targets(
         b.check_kind(t, "contextKind", kind)
         ctx_canon.append({**t.data, "values": values})
         if kind == "user":
+            if b.strict and values:
+                b.warn(t, "values", _USER_ENTRY_VALUES)
+            user_variations.append(variation)
             # A user entry points at the first `targets` list with the same variation.
             values = next((vals for var, vals in user_lists if var == variation), [])
         result = b.result(variation, _TARGET, prereqs)
         context_targets.append(ContextTarget(kind, frozenset(values), result))
+    if b.strict and context_targets:
+        _unread_targets(b, target_readers, user_lists, user_variations)
     user_targets: dict[str, Evaluation] = {}
     if not context_targets:
         for variation, values in user_lists:
@@ -382,3 +249,28 @@ def _targets(
             for v in values:
                 user_targets.setdefault(v, result)  # the first list naming a key wins
     return user_targets, tuple(context_targets), targets_canon, ctx_canon
+
+
+_USER_ENTRY_VALUES = (
+    'a user entry takes its keys from the first "targets" entry with its variation: '
+    "LaunchDarkly's Python SDK ignores these values"
+)
+
+
+def _unread_targets(
+    b: Builder, readers: list[Reader], user_lists: list[tuple[int, list[str]]], user_variations: list[int]
+) -> None:
+    """With `contextTargets`, the SDKs read a `targets` entry only through a user entry of the same
+    variation, and then only the first `targets` entry with it: the others target nobody."""
+    first: dict[int, int] = {}
+    for i, (variation, _) in enumerate(user_lists):
+        first.setdefault(variation, i)
+    read = {first[v] for v in user_variations if v in first}
+    for i, (variation, values) in enumerate(user_lists):
+        if values and i not in read:
+            b.warn(
+                readers[i],
+                "values",
+                f'never read: with "contextTargets", the SDKs read the user keys of "targets" only through a '
+                f'user entry there with variation {variation}, and only the first such "targets" entry',
+            )

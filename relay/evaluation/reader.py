@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from relay.errors import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class DataWarning:
+    """Something LaunchDarkly's SDKs evaluate without error but a writer should know about (a
+    clause value its operator never matches, an index that evaluates to MALFORMED_FLAG, ...): the
+    write path accepts it and reports it with its JSON path; strict writes refuse it instead."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
 
 
 def json_type(value: Any) -> str:

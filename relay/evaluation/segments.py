@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from relay.errors import ValidationError
 from relay.evaluation.attrref import for_bucket_by
+from relay.evaluation.builder import Builder
 from relay.evaluation.clauses import compile_bucket
-from relay.evaluation.compile import Builder, parse_flag, parse_header
+from relay.evaluation.compile import parse_flag, parse_header
 from relay.evaluation.generated.codegen import compile_segment
 from relay.evaluation.model import EvalStateLike, Flag, Segment, SegmentRule
-from relay.evaluation.reader import Reader, TrustedReader, check_depth, json_type
+from relay.evaluation.reader import DataWarning, Reader, TrustedReader, check_depth, json_type
 
 if TYPE_CHECKING:
     from relay.evaluation.context import Context
@@ -27,9 +28,16 @@ def _segment_targets(r: Reader, name: str, b: Builder) -> tuple[tuple[str, froze
     return tuple(out)
 
 
-def parse_segment(data: Any, *, path: str = "segment", strict: bool = True, trusted: bool = False) -> Segment:
+def parse_segment(
+    data: Any,
+    *,
+    path: str = "segment",
+    strict: bool = True,
+    trusted: bool = False,
+    warnings: list[DataWarning] | None = None,
+) -> Segment:
     """Validate and compile one segment, or raise ValidationError naming the JSON path.
-    `trusted`: as for `parse_flag`."""
+    `strict`, `warnings` and `trusted`: as for `parse_flag`."""
     if trusted:
         try:
             return _parse_segment(TrustedReader(data, path), strict=False, trusted=True)
@@ -40,14 +48,14 @@ def parse_segment(data: Any, *, path: str = "segment", strict: bool = True, trus
     r = Reader(data, path)
     if strict:
         check_depth(data, path)
-    return _parse_segment(r, strict=strict, trusted=False)
+    return _parse_segment(r, strict=strict, trusted=False, warnings=warnings)
 
 
-def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
+def _parse_segment(r: Reader, *, strict: bool, trusted: bool, warnings: list[DataWarning] | None = None) -> Segment:
     key, version, deleted = parse_header(r, "segment", strict)
     if deleted:
         return Segment(key, version, True, {"key": key, "version": version, "deleted": True})
-    b = Builder(strict, trusted=trusted)
+    b = Builder(strict, trusted=trusted, warnings=warnings)
     included = r.str_list("included")
     excluded = r.str_list("excluded")
     included_contexts = _segment_targets(r, "includedContexts", b)
@@ -62,7 +70,7 @@ def _parse_segment(r: Reader, *, strict: bool, trusted: bool) -> Segment:
         b.check_ref(rule, "bucketBy", bucket_by)
         weight = rule.opt_int("weight")
         if strict and weight is not None and not 0 <= weight <= 100000:
-            rule.fail("weight", f"weight {weight} is outside 0..100000")
+            b.warn(rule, "weight", f"weight {weight} is outside 0..100000: the SDKs compare it as it is")
         rule.opt_str("id")
         bucket = None if weight is None else compile_bucket(None, key, salt, rollout_kind, bucket_by)
         rules.append(SegmentRule(fns, weight, bucket))
@@ -128,10 +136,11 @@ def _compile_on_first_use(segment: Segment) -> None:
 
 
 def parse_items(
-    data: Any, *, strict: bool = True, default_version: int | None = None
+    data: Any, *, strict: bool = True, default_version: int | None = None, warnings: list[DataWarning] | None = None
 ) -> tuple[dict[str, Flag], dict[str, Segment]]:
     """LaunchDarkly's `{"flags": {...}, "segments": {...}}` document, all or nothing.
-    With `default_version`, items may omit `version` (hand-written files; relay assigns versions)."""
+    With `default_version`, items may omit `version` (hand-written files; relay assigns versions).
+    `strict` and `warnings`: as for `parse_flag`."""
     r = Reader(data, "document")
     flags: dict[str, Flag] = {}
     segments: dict[str, Segment] = {}
@@ -152,5 +161,5 @@ def parse_items(
                 item = {**item, "key": map_key}
             if isinstance(item, dict) and default_version is not None and "version" not in item:
                 item = {**item, "version": default_version}
-            out[map_key] = parse(item, path=where, strict=strict)
+            out[map_key] = parse(item, path=where, strict=strict, warnings=warnings)
     return flags, segments

@@ -2,6 +2,8 @@
 
 `relay flags import` (and the API's import) refuses a document on the first error these find;
 `relay validate` reports them all. One function for both, so a file that validates imports.
+What LaunchDarkly's SDKs evaluate without error but a writer should hear of is a warning where the
+caller collects warnings (relay.evaluation.builder), and an error where it does not (strict writes).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relay.errors import ValidationError
-from relay.evaluation import parse_items
+from relay.evaluation import DataWarning, parse_flag, parse_items, parse_segment
 from relay.evaluation.reader import Reader
 from relay.wire import codec
 
@@ -58,9 +60,12 @@ def check_size(kind: str, key: str, item_json: bytes, max_item_bytes: int) -> Va
     return None
 
 
-def check_document(doc: Any, *, max_item_bytes: int) -> tuple[Items, list[ValidationError]]:
+def check_document(
+    doc: Any, *, max_item_bytes: int, warnings: list[DataWarning] | None = None
+) -> tuple[Items, list[ValidationError]]:
     """Every item of a document validated strictly, in document order; returns the canonical items
-    that passed and every error found (one per item: its first)."""
+    that passed and every error found (one per item: its first). With a `warnings` list, the
+    warnings of the items that passed are appended to it; without one they are errors."""
     items: Items = {kind: {} for kind in TOP_LEVEL.values()}
     errors = shape_errors(doc)
     if errors and not isinstance(doc, dict):
@@ -75,8 +80,9 @@ def check_document(doc: Any, *, max_item_bytes: int) -> tuple[Items, list[Valida
         for map_key, item in value.items():
             # One item at a time through the import's own parser (map-key match, defaults, strict
             # types), so this reports every bad item where parse_items stops at the first.
+            found: list[DataWarning] | None = None if warnings is None else []
             try:
-                flags, segments = parse_items({name: {map_key: item}}, strict=True, default_version=1)
+                flags, segments = parse_items({name: {map_key: item}}, strict=True, default_version=1, warnings=found)
             except ValidationError as e:
                 errors.append(e)
                 continue
@@ -86,12 +92,26 @@ def check_document(doc: Any, *, max_item_bytes: int) -> tuple[Items, list[Valida
                 errors.append(too_big)
                 continue
             items[kind][map_key] = data
+            if warnings is not None and found:
+                warnings.extend(found)
     return items, errors
 
 
-def checked_items(doc: Any, *, max_item_bytes: int) -> Items:
-    """The document's items, or the first error (nothing is written when any item is bad)."""
-    items, errors = check_document(doc, max_item_bytes=max_item_bytes)
+def checked_items(doc: Any, *, max_item_bytes: int, warnings: list[DataWarning] | None = None) -> Items:
+    """The document's items, or the first error (nothing is written when any item is bad);
+    `warnings` as for check_document."""
+    items, errors = check_document(doc, max_item_bytes=max_item_bytes, warnings=warnings)
     if errors:
         raise errors[0]
     return items
+
+
+def item_warnings(kind: str, key: str, item: dict[str, Any]) -> list[DataWarning]:
+    """The warnings of an item as stored (a flag a toggle rewrites, say), never refusing it."""
+    found: list[DataWarning] = []
+    parse = parse_flag if kind == "flag" else parse_segment
+    try:
+        parse(item, path=f"{kind}s.{key}", strict=True, warnings=found)
+    except ValidationError:  # (not what relay wrote: nothing to add to the write's own outcome)
+        return []
+    return found

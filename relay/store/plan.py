@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay.evaluation import DataWarning
 from relay.wire import codec
 
 ACTIONS = ("created", "updated", "deleted", "unchanged")
@@ -35,7 +36,9 @@ class ItemChange:
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """A write's outcome. `items` and `data_versions` are what was stored (empty for a dry run
-    and for a write that changed nothing); `changes` is the plan, one entry per item touched."""
+    and for a write that changed nothing); `changes` is the plan, one entry per item touched;
+    `warnings` what the items hold that LaunchDarkly's SDKs evaluate but a writer should hear of
+    (docs/compatibility.md: written all the same, unless the write was strict)."""
 
     items: list[dict[str, Any]]  # what was stored, canonical JSON
     data_versions: list[int]
@@ -43,6 +46,7 @@ class WriteResult:
     dry_run: bool = False
     # What the write had to do besides writing, for people (freeing stored events on a full Redis).
     notes: list[str] = field(default_factory=list)
+    warnings: list[DataWarning] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -59,6 +63,7 @@ class WriteResult:
             **{action: self.count(action) for action in ACTIONS},
             "changes": [c.to_dict() for c in self.changes],
             "notes": self.notes,
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 

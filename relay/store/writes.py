@@ -6,6 +6,9 @@ through Redis pub/sub. relay owns item versions: each write stores the current v
 Every write plans first (relay/store/plan.py): per item, created, updated, deleted or unchanged,
 with before and after. An item identical to the stored one apart from `version` is not written
 (no new version, no audit entry, no message); a dry run returns the plan and writes nothing.
+
+What LaunchDarkly's SDKs evaluate without error but a writer should hear of (docs/compatibility.md)
+is written and returned as the result's `warnings`; a strict write refuses it, writing nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from relay.access.sealing import Sealer
 from relay.config import Settings
 from relay.errors import ConflictError, NotFoundError, RedisUnavailable, ValidationError
-from relay.evaluation import parse_flag, parse_segment
-from relay.store.checks import check_size, checked_items
+from relay.evaluation import DataWarning, parse_flag, parse_segment
+from relay.store.checks import Items, check_size, checked_items, item_warnings
 from relay.store.envwrites import EnvironmentWrites
 from relay.store.events import free_for_write
 from relay.store.plan import Confirm, ItemChange, WriteResult, same_content
@@ -65,8 +69,9 @@ def _change_of(write: ItemWrite, raw: bytes | None) -> ItemChange:
 
 class WritePath(EnvironmentWrites):
     """Every change to environments (EnvironmentWrites) and their items, on behalf of `actor`
-    (named in the audit log). `max_item_bytes` is Settings.max_item_bytes where the caller has
-    settings (the CLI)."""
+    (named in the audit log). `max_item_bytes` and `strict` are Settings.max_item_bytes and
+    Settings.strict_writes where the caller has settings (the CLI); a write's own `strict`, when
+    given, wins over the writer's."""
 
     def __init__(
         self,
@@ -77,9 +82,15 @@ class WritePath(EnvironmentWrites):
         sealer: Sealer | None = None,
         max_item_bytes: int = _MAX_ITEM_BYTES,
         audit_fields: Mapping[str, str] | None = None,
+        strict: bool = False,
     ) -> None:
         super().__init__(storage, actor=actor, clock=clock, sealer=sealer, audit_fields=audit_fields)
         self.max_item_bytes = max_item_bytes
+        self.strict = strict
+
+    def _warnings(self, strict: bool | None) -> list[DataWarning] | None:
+        """Where a write collects its warnings; None for a strict write, which refuses them."""
+        return None if (self.strict if strict is None else strict) else []
 
     # reads --------------------------------------------------------------------------------------
     async def list_items(self, env: str, kind: str) -> dict[str, dict[str, Any]]:
@@ -115,7 +126,8 @@ class WritePath(EnvironmentWrites):
         item = {**data, "key": key, "version": max(seen, 0) + 1}
         if action == "delete":
             item = {"key": key, "version": max(seen, 0) + 1, "deleted": True}
-        canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True).data
+        # (Checked already, strict or not; a kill switch is never refused for what the flag holds.)
+        canonical = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True, warnings=[]).data
         item_json = codec.dumps(canonical)
         self._check_size(kind, key, item_json)
         # The message's data version is spliced in front of this by the write script (relay.wire.changes).
@@ -195,10 +207,11 @@ class WritePath(EnvironmentWrites):
 
     async def put_item(
         self, env: str, kind: str, data: Any, *, key: str | None = None, expected_version: int | None = None,
-        comment: str = "", dry_run: bool = False,
+        comment: str = "", dry_run: bool = False, strict: bool | None = None,
     ) -> WriteResult:  # fmt: skip
         """Create or replace a flag or segment (validated strictly first). Identical to the stored
-        item but for its version: nothing is written, and the one change says "unchanged"."""
+        item but for its version: nothing is written, and the one change says "unchanged".
+        `strict`: refuse what would otherwise be a warning (None: as the writer is set)."""
         if not isinstance(data, dict):
             raise ValidationError(kind, "expected a JSON object")
         key = key or data.get("key")
@@ -209,15 +222,19 @@ class WritePath(EnvironmentWrites):
         if data.get("deleted") is True:  # a tombstone written as a "set" would skip delete's checks and audit
             raise ValidationError(f"{kind}s.{key}.deleted", "cannot set a deleted item; delete it instead")
         # Validate before reading anything, so bad input fails fast with its path.
-        parsed = _PARSERS[kind]({**data, "key": key, "version": 1}, path=f"{kind}s.{key}", strict=True)
+        warnings = self._warnings(strict)
+        item = {**data, "key": key, "version": 1}
+        parsed = _PARSERS[kind](item, path=f"{kind}s.{key}", strict=True, warnings=warnings)
         self._check_size(kind, key, codec.dumps(parsed.data))
-        return await self._single(env, kind, key, lambda raw: (data, "set"), expected_version, comment, dry_run)
+        result = await self._single(env, kind, key, lambda raw: (data, "set"), expected_version, comment, dry_run)
+        return replace(result, warnings=warnings or [])
 
     async def toggle(
         self, env: str, key: str, on: bool, *, expected_version: int | None = None, comment: str = "",
         dry_run: bool = False,
     ) -> WriteResult:  # fmt: skip
-        """The kill switch: turn targeting on or off (no write if it already is)."""
+        """The kill switch: turn targeting on or off (no write if it already is). Never refused for
+        what the flag holds: its warnings are reported, even by a strict writer."""
 
         def change(raw: bytes | None) -> tuple[dict[str, Any], str] | None:
             if not _is_live(raw):
@@ -225,7 +242,9 @@ class WritePath(EnvironmentWrites):
             current = codec.loads(raw)  # type: ignore[arg-type]
             return None if current.get("on") is on else ({**current, "on": on}, "toggle")
 
-        return await self._single(env, "flag", key, change, expected_version, comment, dry_run)
+        result = await self._single(env, "flag", key, change, expected_version, comment, dry_run)
+        after = result.changes[0].after if result.changes else None
+        return replace(result, warnings=item_warnings("flag", key, after) if after else [])
 
     async def delete_item(
         self, env: str, kind: str, key: str, *, expected_version: int | None = None, comment: str = "",
@@ -240,17 +259,33 @@ class WritePath(EnvironmentWrites):
 
     async def import_items(
         self, env: str, doc: Any, *, replace_all: bool = False, confirm: Confirm | None = None,
-        dry_run: bool = False, comment: str = "", check: Callable[[str, str], None] | None = None,
+        dry_run: bool = False, comment: str = "", strict: bool | None = None,
+        check: Callable[[str, str], None] | None = None,
     ) -> WriteResult:  # fmt: skip
         """All or nothing: the document's shape and every item are checked (relay/store/checks.py)
         before anything is written, then one atomic write of the items that differ from Redis's.
+        Every item's warnings are in the result (`strict`: refused instead, as for put_item).
 
         With `replace_all`, live items missing from the document are deleted, but only after
         `confirm(plan)` says yes (no `confirm`: refused, nothing written). It is asked again if a
         retry after a concurrent change would delete other items than those it said yes to.
         `check(kind, key)` sees every item the import would write or delete, dry run or not, and may
         refuse the whole import by raising (a token's scope)."""
-        items = checked_items(doc, max_item_bytes=self.max_item_bytes)
+        warnings = self._warnings(strict)
+        items = checked_items(doc, max_item_bytes=self.max_item_bytes, warnings=warnings)
+        result = await self._import(env, items, replace_all, confirm, dry_run, comment, check)
+        return replace(result, warnings=warnings or [])
+
+    async def _import(
+        self,
+        env: str,
+        items: Items,
+        replace_all: bool,
+        confirm: Confirm | None,
+        dry_run: bool,
+        comment: str,
+        check: Callable[[str, str], None] | None,
+    ) -> WriteResult:
         await self.environment(env)
         agreed: frozenset[tuple[str, str]] | None = None
         for _ in range(_RETRIES):

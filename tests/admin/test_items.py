@@ -64,9 +64,16 @@ def test_put_creates_replaces_and_refuses_with_the_json_path(api: Api) -> None:
                         headers={"X-Relay-Comment": "from the header"})  # fmt: skip
     assert replaced.json()["item"]["version"] == 2 and replaced.json()["item"]["on"] is False
     assert last_audit(api, flag="new-flag")["comment"] == "from the header"
-    bad = api.call("PUT", url, api.root, json=simple_flag("new-flag", fallthrough={"variation": 9}))
+    # What LaunchDarkly's SDKs evaluate (to MALFORMED_FLAG here) is written with a warning at its path
+    # (issue 18); ?strict=true refuses it with that path, writing nothing.
+    odd = simple_flag("new-flag", fallthrough={"variation": 9})
+    bad = api.call("PUT", f"{url}?strict=true", api.root, json=odd)
     assert bad.status_code == 422, bad.text
     assert bad.json()["code"] == "invalid_input" and bad.json()["path"].startswith("flags.new-flag.fallthrough")
+    warned = api.call("PUT", url, api.root, json=odd)
+    assert warned.status_code == 200, warned.text
+    assert [w["path"] for w in warned.json()["warnings"]] == ["flags.new-flag.fallthrough.variation"]
+    api.call("PUT", url, api.root, json=simple_flag("new-flag", on=False))  # back as it was
     assert api.call("PUT", url, api.root, json=simple_flag("other")).status_code == 422  # key mismatch
     assert api.call("PUT", url, api.root, json=[1]).status_code == 422
     not_json = api.call("PUT", url, api.root, content=b"{", headers={"Content-Type": "application/json"})
@@ -108,7 +115,7 @@ def test_json_patch_and_patch_refusals(api: Api) -> None:
     assert failed.status_code == 422 and failed.json()["path"] == "patch"
     rekey = api.call("PATCH", KILL, api.root, headers=MERGE, json={"key": "other"})
     assert rekey.status_code == 422 and rekey.json()["path"].endswith(".key")
-    bad = api.call("PATCH", KILL, api.root, headers=MERGE, json={"offVariation": 99})
+    bad = api.call("PATCH", KILL, api.root, headers=MERGE, json={"offVariation": "x"})  # a type: always refused
     assert bad.status_code == 422 and "offVariation" in bad.json()["path"]
     assert api.call("PATCH", KILL, api.root, json={"on": False}).status_code == 415  # plain JSON: which patch?
     assert api.call("PATCH", f"{FLAGS}/nope", api.root, headers=MERGE, json={"on": False}).status_code == 404

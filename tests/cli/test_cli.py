@@ -37,9 +37,19 @@ def test_validate(tmp_path: Path) -> None:
     bad.write_text(
         json.dumps({"flags": {"x": {"key": "x", "version": 1, "variations": [1], "fallthrough": {"variation": 3}}}})
     )
-    result = CliRunner().invoke(main, ["validate", str(bad)])
+    result = CliRunner().invoke(main, ["validate", str(bad), "--strict"])
     assert result.exit_code == 2
     assert "flags.x.fallthrough.variation: variation index 3 is out of range" in result.output
+    # Without --strict it would import: the warning is listed, and only warnings exit 0.
+    result = CliRunner().invoke(main, ["validate", str(bad)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "warning: flags.x.fallthrough.variation: variation index 3 is out of range (the flag has 1 variations): "
+        "evaluates to MALFORMED_FLAG where it is reached",
+        "ok: 1 flags, 0 segments (1 warning)",
+    ]
+    strict = CliRunner().invoke(main, ["validate", str(bad)], env={"RELAY_STRICT_WRITES": "1"})  # the setting
+    assert strict.exit_code == 2 and "error: flags.x.fallthrough.variation" in strict.output
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"flags": {}, "segments": {}}))
     assert CliRunner().invoke(main, ["validate", str(good)]).output == "ok: 0 flags, 0 segments\n"

@@ -80,9 +80,17 @@ def test_cases_loaded() -> None:
 # --- relay ------------------------------------------------------------------------------------------
 
 
-def evaluate_with_relay(case: conformance.EvalCase) -> Result:
-    flags = {key: parse_flag(data, path=f"flags.{key}", strict=False) for key, data in case.flags.items()}
-    segments = {key: parse_segment(data, path=f"segments.{key}", strict=False) for key, data in case.segments.items()}
+def evaluate_with_relay(case: conformance.EvalCase, *, as_written: bool = False) -> Result:
+    """`as_written`: parsed as the write path parses (strict checks, each finding a warning), which
+    must accept all of LaunchDarkly's own test data, and evaluate it the same."""
+    strict, notes = (True, []) if as_written else (False, None)
+    flags = {
+        key: parse_flag(data, path=f"flags.{key}", strict=strict, warnings=notes) for key, data in case.flags.items()
+    }
+    segments = {
+        key: parse_segment(data, path=f"segments.{key}", strict=strict, warnings=notes)
+        for key, data in case.segments.items()
+    }
     try:
         context = parse_context(case.context)
     except InvalidContextError:
@@ -96,6 +104,11 @@ def evaluate_with_relay(case: conformance.EvalCase) -> Result:
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_relay(case: conformance.EvalCase) -> None:
     assert_result(case, evaluate_with_relay(case))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_relay_as_the_write_path_takes_it(case: conformance.EvalCase) -> None:
+    assert_result(case, evaluate_with_relay(case, as_written=True))
 
 
 # --- the real SDK, as an oracle for the loader -------------------------------------------------------

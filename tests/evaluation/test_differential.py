@@ -34,12 +34,24 @@ from ldclient.impl import operators as ld_operators
 from ldclient.integrations import Files
 
 from relay.errors import InvalidContextError, ValidationError
-from relay.evaluation import Evaluation, Flag, Segment, Snapshot, parse_context, parse_flag, parse_segment
-from tests.generators import ALL_OPS, Dataset, generate_dataset, is_old_user, old_user_to_new
+from relay.evaluation import (
+    DataWarning,
+    Evaluation,
+    Flag,
+    Segment,
+    Snapshot,
+    parse_context,
+    parse_flag,
+    parse_segment,
+)
+from tests.generators import ALL_OPS, Dataset, generate_dataset, is_old_user, lenient_dataset, old_user_to_new
 
 N_FLAGS, N_SEGMENTS, N_CONTEXTS = 150, 40, 120
 # Seed 0 feeds the SDK relay's canonical `Flag.data`/`Segment.data`; the rest feed it the raw JSON.
-RUNS = [(0, "canonical"), *((seed, "raw") for seed in range(1, 8))]
+# "lenient" runs add what the write path warns about (generators.lenient_dataset), and relay parses
+# them as the write path does (strict, each finding a warning); tests/integration/test_import_differential.py
+# takes the same data through a real import and real nodes.
+RUNS = [(0, "canonical"), *((seed, "raw") for seed in range(1, 8)), (8, "lenient"), (9, "lenient")]
 MAX_REPORTED = 4
 SENTINEL = object()  # the caller's default: the SDK returns it exactly when relay's value is None
 DEFAULT = "<default>"
@@ -181,18 +193,20 @@ def _instrumented(coverage: Counter[str]) -> Iterator[None]:
 # --- one run -----------------------------------------------------------------------------------
 
 
-def _parse_relay(ds: Dataset, result: RunResult) -> tuple[dict[str, Flag], dict[str, Segment]]:
-    """Parse every item with relay; an item relay refuses is reported and left out on both sides."""
+def _parse_relay(ds: Dataset, result: RunResult, as_written: bool) -> tuple[dict[str, Flag], dict[str, Segment]]:
+    """Parse every item with relay (`as_written`: as the write path does); an item relay refuses is
+    reported and left out on both sides."""
     flags: dict[str, Flag] = {}
     segments: dict[str, Segment] = {}
+    notes: list[DataWarning] | None = [] if as_written else None
     for key, raw in ds.flags.items():
         try:
-            flags[key] = parse_flag(raw, path=f"flags.{key}", strict=False)
+            flags[key] = parse_flag(raw, path=f"flags.{key}", strict=as_written, warnings=notes)
         except ValidationError as e:
             result.mismatch("parse_flag refused", f"relay refused flag the SDK accepts: {e}\n  {_dump(raw)}")
     for key, raw in ds.segments.items():
         try:
-            segments[key] = parse_segment(raw, path=f"segments.{key}", strict=False)
+            segments[key] = parse_segment(raw, path=f"segments.{key}", strict=as_written, warnings=notes)
         except ValidationError as e:
             result.mismatch("parse_segment refused", f"relay refused segment the SDK accepts: {e}\n  {_dump(raw)}")
     return flags, segments
@@ -275,8 +289,8 @@ def _report(flag_key: str, ds: Dataset, fed: dict[str, Any], raw_ctx: Any, what:
 @functools.cache
 def run(seed: int, feed: str) -> RunResult:
     result = RunResult()
-    ds = generate_dataset(seed, N_FLAGS, N_SEGMENTS, N_CONTEXTS)
-    flags, segments = _parse_relay(ds, result)
+    ds = (lenient_dataset if feed == "lenient" else generate_dataset)(seed, N_FLAGS, N_SEGMENTS, N_CONTEXTS)
+    flags, segments = _parse_relay(ds, result, as_written=feed == "lenient")
     if feed == "canonical":
         fed = {"flags": {k: f.data for k, f in flags.items()}, "segments": {k: s.data for k, s in segments.items()}}
         for key, flag in flags.items():  # canonical JSON must be a fixed point of parse_flag

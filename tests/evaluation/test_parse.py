@@ -12,6 +12,7 @@ import pytest
 
 from relay.errors import InvalidContextError, ValidationError
 from relay.evaluation import parse_context, parse_flag, parse_items, parse_segment
+from relay.evaluation.builder import STRICT_REFUSAL
 
 
 def good_flag(**fields: Any) -> dict[str, Any]:
@@ -123,7 +124,8 @@ def test_strict_mode_refuses_what_could_only_be_malformed(change: dict[str, Any]
     text = refused(good_flag(**change))
     assert message is None or message in text
     if message is None:
-        assert text == 'flags.checkout.rules[2].clauses[0].op: unknown operator "equalz"'
+        op = 'flags.checkout.rules[2].clauses[0].op: unknown operator "equalz"'
+        assert text == f"{op}: it matches no value, as in LaunchDarkly's SDKs" + STRICT_REFUSAL
     parse_flag(good_flag(**change), strict=False)  # lenient mode evaluates these to MALFORMED_FLAG instead
 
 

@@ -18,6 +18,7 @@ from ldclient.impl.model import Segment as SDKSegment
 
 from relay.errors import ValidationError
 from relay.evaluation import (
+    DataWarning,
     Evaluation,
     Flag,
     Segment,
@@ -423,9 +424,14 @@ def check_evaluation(snapshot: Snapshot, key: str, flag_data: dict[str, Any], co
 def test_valid_flags_always_evaluate(env: tuple[dict[str, Any], dict[str, Any]], context: Any, strict: bool) -> None:
     flag_json, segment_json = env
     # Valid data must be accepted in both modes (parse_* raise on anything else, failing the test).
-    flags: dict[str, Flag] = {k: parse_flag(v, path=f"flags.{k}", strict=strict) for k, v in flag_json.items()}
+    # Strict as the write path parses: what LaunchDarkly's SDKs evaluate without error but a writer
+    # should hear of (weights short of 100000, say) is a warning, refused only by strict writes.
+    notes: list[DataWarning] | None = [] if strict else None
+    flags: dict[str, Flag] = {
+        k: parse_flag(v, path=f"flags.{k}", strict=strict, warnings=notes) for k, v in flag_json.items()
+    }
     segments: dict[str, Segment] = {
-        k: parse_segment(v, path=f"segments.{k}", strict=strict) for k, v in segment_json.items()
+        k: parse_segment(v, path=f"segments.{k}", strict=strict, warnings=notes) for k, v in segment_json.items()
     }
     snapshot = Snapshot(flags, segments)
     ctx = parse_context(context)
@@ -462,9 +468,10 @@ def test_valid_flags_evaluate_like_the_sdk(
     env: tuple[dict[str, Any], dict[str, Any]], context: dict[str, Any], strict: bool
 ) -> None:
     flag_json, segment_json = env
+    notes: list[DataWarning] | None = [] if strict else None  # strict as the write path parses
     snapshot = Snapshot(
-        {k: parse_flag(v, strict=strict) for k, v in flag_json.items()},
-        {k: parse_segment(v, strict=strict) for k, v in segment_json.items()},
+        {k: parse_flag(v, strict=strict, warnings=notes) for k, v in flag_json.items()},
+        {k: parse_segment(v, strict=strict, warnings=notes) for k, v in segment_json.items()},
     )
     ctx = parse_context(context)
     for key in flag_json:

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from relay.cli import main
 from relay.errors import ValidationError
 from relay.evaluation.reader import MAX_DEPTH
+from relay.store.checks import item_warnings
 from relay.store.writes import WritePath
 from tests.integration.helpers import new_env, run_async, simple_flag, storage_for
 from tests.integration.redis_server import RedisServer
@@ -89,24 +90,6 @@ BAD_FLAGS: list[tuple[str, dict[str, Any], str, str]] = [
      "flags.bad.rules[0].clauses[0].negate", "expected a boolean"),
     ("target-value-int", simple_flag("bad", targets=[{"variation": 0, "values": ["ann", 5]}]),
      "flags.bad.targets[0].values[1]", "expected a string, got the integer 5"),
-    ("unknown-operator", simple_flag("bad", rules=[rule(op="equalz")]),
-     "flags.bad.rules[0].clauses[0].op", 'unknown operator "equalz"'),
-    ("bad-regex", simple_flag("bad", rules=[rule(op="matches", values=["(unclosed"])]),
-     "flags.bad.rules[0].clauses[0].values[0]", "not a valid regular expression"),
-    ("fallthrough-index", simple_flag("bad", fallthrough={"variation": 2}),
-     "flags.bad.fallthrough.variation", "variation index 2 is out of range"),
-    ("off-variation-index", simple_flag("bad", offVariation=-1), "flags.bad.offVariation", "variation index -1"),
-    ("rule-variation-index", simple_flag("bad", rules=[{**rule(), "variation": 9}]),
-     "flags.bad.rules[0].variation", "variation index 9 is out of range"),
-    ("negative-weight", simple_flag("bad", fallthrough={"rollout": {"variations": [{"variation": 0, "weight": -1}]}}),
-     "flags.bad.fallthrough.rollout.variations[0].weight", "outside 0..100000"),
-    ("weights-over-100000", simple_flag("bad", fallthrough={"rollout": {"variations": [
-        {"variation": 0, "weight": 60000}, {"variation": 1, "weight": 60000}]}}),
-     "flags.bad.fallthrough.rollout.variations", "weights add up to 120000"),
-    ("empty-rollout", simple_flag("bad", fallthrough={"rollout": {"variations": []}}),
-     "flags.bad.fallthrough.rollout.variations", "at least one weighted variation"),
-    ("own-prerequisite", simple_flag("bad", prerequisites=[{"key": "bad", "variation": 0}]),
-     "flags.bad.prerequisites[0].key", "cannot be its own prerequisite"),
     ("bad-key", simple_flag("bad key!"), "flags.bad key!.key", "letters, digits"),
     ("deep-variation", simple_flag("bad", variations=[deep(10_000), 1]),
      "flags.bad.variations[0]" + "[0]" * (MAX_DEPTH - 2), f"nested more than {MAX_DEPTH} levels deep"),
@@ -118,6 +101,31 @@ BAD_FLAGS: list[tuple[str, dict[str, Any], str, str]] = [
 ]  # fmt: skip
 
 
+# What LaunchDarkly's SDKs evaluate without error (to MALFORMED_FLAG, or to no match): written with a
+# warning at this path, refused only by strict writes.
+WARNED_FLAGS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("unknown-operator", simple_flag("bad", rules=[rule(op="equalz")]),
+     "flags.bad.rules[0].clauses[0].op", 'unknown operator "equalz"'),
+    ("bad-regex", simple_flag("bad", rules=[rule(op="matches", values=["(unclosed"])]),
+     "flags.bad.rules[0].clauses[0].values[0]", "not a valid regular expression"),
+    ("fallthrough-index", simple_flag("bad", fallthrough={"variation": 2}),
+     "flags.bad.fallthrough.variation", "variation index 2 is out of range"),
+    ("off-variation-index", simple_flag("bad", offVariation=-1), "flags.bad.offVariation", "variation index -1"),
+    ("rule-variation-index", simple_flag("bad", rules=[{**rule(), "variation": 9}]),
+     "flags.bad.rules[0].variation", "variation index 9 is out of range"),
+    ("negative-weight", simple_flag("bad", fallthrough={"rollout": {"variations": [
+        {"variation": 0, "weight": -1}, {"variation": 1, "weight": 50001}, {"variation": 0, "weight": 50000}]}}),
+     "flags.bad.fallthrough.rollout.variations[0].weight", "outside 0..100000"),
+    ("weights-over-100000", simple_flag("bad", fallthrough={"rollout": {"variations": [
+        {"variation": 0, "weight": 60000}, {"variation": 1, "weight": 60000}]}}),
+     "flags.bad.fallthrough.rollout.variations", "weights add up to 120000"),
+    ("empty-rollout", simple_flag("bad", fallthrough={"rollout": {"variations": []}}),
+     "flags.bad.fallthrough.rollout.variations", "at least one weighted variation"),
+    ("own-prerequisite", simple_flag("bad", prerequisites=[{"key": "bad", "variation": 0}]),
+     "flags.bad.prerequisites[0].key", "is its own prerequisite"),
+]  # fmt: skip
+
+
 def check_refused(url: str, before: Dump, error: ValidationError, path: str, reason: str) -> None:
     assert error.path == path, error.path
     assert reason in error.reason, error.reason
@@ -125,14 +133,21 @@ def check_refused(url: str, before: Dump, error: ValidationError, path: str, rea
     assert dump(url) == before
 
 
-@pytest.mark.parametrize(("data", "path", "reason"), [c[1:] for c in BAD_FLAGS], ids=[c[0] for c in BAD_FLAGS])
+REFUSED = [(*c[1:], False) for c in BAD_FLAGS] + [(*c[1:], True) for c in WARNED_FLAGS]
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "reason", "strict"),
+    REFUSED,
+    ids=[c[0] for c in BAD_FLAGS] + [f"strict-{c[0]}" for c in WARNED_FLAGS],
+)
 def test_admin_refuses_bad_flags_and_writes_nothing(
-    prod: tuple[str, Dump], data: dict[str, Any], path: str, reason: str
+    prod: tuple[str, Dump], data: dict[str, Any], path: str, reason: str, strict: bool
 ) -> None:
     url, before = prod
 
     async def attempt() -> None:
-        admin = WritePath(storage_for(url), actor="tester")
+        admin = WritePath(storage_for(url), actor="tester", strict=strict)
         pubsub = admin.storage.pubsub()
         await pubsub.subscribe("relay:prod:changes")
         for write in (
@@ -145,6 +160,38 @@ def test_admin_refuses_bad_flags_and_writes_nothing(
             check_refused(url, before, e.value, path, reason)
         assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
         await pubsub.aclose()
+
+    run_async(attempt())
+
+
+@pytest.mark.parametrize(("data", "path", "reason"), [c[1:] for c in WARNED_FLAGS], ids=[c[0] for c in WARNED_FLAGS])
+def test_admin_writes_what_the_sdks_evaluate_with_a_warning(
+    prod: tuple[str, Dump], data: dict[str, Any], path: str, reason: str
+) -> None:
+    url, _ = prod
+
+    async def attempt() -> None:
+        admin = WritePath(storage_for(url), actor="tester")
+        for write in (
+            lambda: admin.put_item("prod", "flag", data, dry_run=True),
+            lambda: admin.put_item("prod", "flag", data),
+            lambda: admin.import_items("prod", {"flags": {"fine": simple_flag("fine"), data["key"]: data}}),
+            lambda: admin.toggle("prod", data["key"], False),
+        ):
+            result = await write()
+            assert [w.path for w in result.warnings] == [path], result.warnings
+            assert reason in result.warnings[0].message
+            assert result.to_dict()["warnings"] == [w.to_dict() for w in result.warnings]
+        stored = await admin.get_item("prod", "flag", data["key"])
+        # Kept as written (SDKs served it evaluate what was written): it still holds what was warned about.
+        assert [w.path for w in item_warnings("flag", data["key"], stored)] == [path]
+        with pytest.raises(ValidationError) as e:  # one write's own strict wins over the writer's
+            await admin.put_item("prod", "flag", {**data, "salt": "s"}, strict=True)
+        assert e.value.path == path
+        strict = WritePath(storage_for(url), actor="tester", strict=True)
+        assert (await strict.put_item("prod", "flag", {**data, "salt": "t"}, strict=False)).warnings
+        toggled = await strict.toggle("prod", data["key"], False)  # the kill switch is never refused
+        assert toggled.data_versions and [w.path for w in toggled.warnings] == [path]
 
     run_async(attempt())
 
@@ -240,7 +287,7 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str], bytes, str]]:
         ("top-level-array", *flag_file("c.json", b"[]"), "error: flag: expected a JSON object"),
         ("wrong-type", *flag_file("d.json", json.dumps(simple_flag("bad", on=1)).encode()),
          "error: flags.bad.on: expected a boolean, got the integer 1"),
-        ("unknown-op", *flag_file("e.json", json.dumps(bad).encode()),
+        ("unknown-op-strict", [*flag_file("e.json", b"")[0], "--strict"], json.dumps(bad).encode(),
          'error: flags.bad.rules[0].clauses[0].op: unknown operator "equalz"'),
         ("deep", *flag_file("f.json", deep_json),
          "error: flags.bad.variations[0]" + "[0]" * (MAX_DEPTH - 2) + f": nested more than {MAX_DEPTH} levels deep"),
@@ -248,6 +295,9 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str], bytes, str]]:
         ("huge", *flag_file("h.json", json.dumps(simple_flag("bad", variations=[HUGE_STRING, 1])).encode()),
          "error: flags.bad: 20,971,885 bytes as JSON, over max_item_bytes (4,194,304)"),
         ("import-bad-item", ["flags", "import", str(tmp / "i.json")],
+         json.dumps({"flags": {"ok": simple_flag("ok"), "bad": simple_flag("bad", on=1)}}).encode(),
+         "error: flags.bad.on: expected a boolean, got the integer 1"),
+        ("import-warned-item-strict", ["flags", "import", str(tmp / "k.json"), "--strict"],
          json.dumps({"flags": {"ok": simple_flag("ok"), "bad": bad}}).encode(),
          'error: flags.bad.rules[0].clauses[0].op: unknown operator "equalz"'),
         ("import-not-object", ["flags", "import", str(tmp / "j.json")], b'"flags"',
@@ -282,3 +332,29 @@ def test_cli_size_limit_follows_the_setting(prod: tuple[str, Dump], tmp_path: Pa
     assert "over max_item_bytes (4,096)" in result.output
     assert dump(url) == before
     assert relay(["flags", "set", str(path)], url).exit_code == 0
+
+
+def test_cli_writes_with_warnings_after_the_result_and_strict_refuses(prod: tuple[str, Dump], tmp_path: Path) -> None:
+    url, before = prod
+    warned = simple_flag("warned", rules=[rule(op="lessThan", values=[18, "63"])])
+    path = tmp_path / "warned.json"
+    path.write_text(json.dumps(warned))
+    message = 'lessThan needs number values, got the string "63": this value never matches'
+    line = f"warning: flags.warned.rules[0].clauses[0].values[1]: {message}"
+    strict_env = {"RELAY_REDIS_URL": url, "RELAY_ENV": "prod", "RELAY_STRICT_WRITES": "true"}
+    refused = CliRunner().invoke(main, ["flags", "set", str(path)], env=strict_env)  # the setting
+    assert refused.exit_code == 2 and refused.output.startswith(line.replace("warning:", "error:")), refused.output
+    assert "strict writes refuse this" in refused.output
+    assert dump(url) == before
+    written = CliRunner().invoke(main, ["flags", "set", str(path), "--no-strict"], env=strict_env)
+    assert written.exit_code == 0, written.output
+    lines = written.output.splitlines()
+    assert lines[0].startswith("wrote warned (version 1") and lines[1] == line, lines  # after the result
+    as_json = json.loads(relay(["flags", "toggle", "warned", "--off", "--json"], url).output)
+    assert as_json["warnings"] == [{"path": "flags.warned.rules[0].clauses[0].values[1]", "message": message}]
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"flags": {"warned": warned, "ok": simple_flag("ok")}}))
+    imported = relay(["flags", "import", str(doc)], url)
+    assert imported.exit_code == 0 and imported.output.splitlines()[-1] == line, imported.output
+    assert "imported 2 items" in imported.output  # (warned was toggled off since)
+    assert relay(["flags", "import", str(doc), "--strict"], url).exit_code == 2

@@ -70,7 +70,7 @@ def test_environment_flag_lifecycle_and_audit(env_vars: dict[str, str], tmp_path
         (["flags", "toggle", "missing", "--on"], None, 3, 'no flag "missing" in environment "prod"'),
         (["flags", "set", "-"], "{not json", 2, "stdin: invalid JSON"),
         (
-            ["flags", "set", "-"],
+            ["flags", "set", "-", "--strict"],
             json.dumps(
                 simple_flag(
                     "f", rules=[{"variation": 0, "clauses": [{"attribute": "a", "op": "equalz", "values": []}]}]

@@ -70,9 +70,17 @@ def test_import_is_all_or_nothing_and_names_the_bad_item(redis_server: RedisServ
         doc["flags"]["flag-613"]["rules"] = [
             {"variation": 0, "clauses": [{"attribute": "a", "op": "equalz", "values": []}]}
         ]
-        with pytest.raises(ValidationError) as e:
+        with pytest.raises(ValidationError) as e:  # strict: what would otherwise be a warning refuses it all
+            await admin.import_items("prod", doc, strict=True)
+        assert str(e.value) == (
+            'flags.flag-613.rules[0].clauses[0].op: unknown operator "equalz": it matches no value, as in '
+            "LaunchDarkly's SDKs; strict writes refuse this (other writes accept it with a warning)"
+        )
+        doc["flags"]["flag-614"]["on"] = "yes"
+        with pytest.raises(ValidationError) as e:  # what the SDKs refuse refuses it all, strict or not
             await admin.import_items("prod", doc)
-        assert str(e.value) == 'flags.flag-613.rules[0].clauses[0].op: unknown operator "equalz"'
+        assert str(e.value) == 'flags.flag-614.on: expected a boolean, got the string "yes"'
+        doc["flags"]["flag-614"]["on"] = True
         assert await admin.storage.all_items("prod", "flag") == {}
         assert (await admin.storage.versions(["prod"]))["prod"] == 0
         del doc["flags"]["flag-613"]["rules"]
@@ -94,7 +102,7 @@ def test_invalid_and_unknown_input_writes_nothing(redis_server: RedisServer) -> 
     async def scenario() -> None:
         admin, _ = await new_env(redis_server.url)
         with pytest.raises(ValidationError, match=r"^flags.f.fallthrough.variation: variation index 5 is out of range"):
-            await admin.put_item("prod", "flag", simple_flag("f", fallthrough={"variation": 5}))
+            await admin.put_item("prod", "flag", simple_flag("f", fallthrough={"variation": 5}), strict=True)
         with pytest.raises(NotFoundError, match='unknown environment "nope" \\(known: prod\\)'):
             await admin.put_item("nope", "flag", simple_flag("f"))
         with pytest.raises(NotFoundError):

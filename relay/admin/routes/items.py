@@ -18,7 +18,7 @@ from starlette.routing import Route
 from relay.access.tokens import Action
 from relay.admin import patch
 from relay.admin.responses import ANY, etag, expected_version, json_response
-from relay.admin.state import caller, comment_of, json_body, media_type, query_flag
+from relay.admin.state import caller, comment_of, json_body, media_type, query_flag, strict_of
 from relay.errors import ConflictError, NotFoundError, PreconditionFailed, ValidationError
 from relay.store.writes import WritePath, WriteResult
 
@@ -31,7 +31,8 @@ def written(result: WriteResult, *, status: int = 200) -> Response:
     item = result.items[-1] if result.items else None
     body = {"item": item, "dataVersion": result.data_versions[-1] if result.data_versions else None,
             "unchanged": not result.data_versions and not result.dry_run, "dryRun": result.dry_run,
-            "changes": [c.to_dict() for c in result.changes]}  # fmt: skip
+            "changes": [c.to_dict() for c in result.changes],
+            "warnings": [w.to_dict() for w in result.warnings]}  # fmt: skip
     return json_response(body, status, {"ETag": etag(item["version"])} if item else None)
 
 
@@ -84,11 +85,11 @@ def routes_for(kind: str) -> list[Route]:
         wanted = await _conditional(writer, env, kind, key, expected_version(request))
         body.pop("version", None)  # relay owns versions: If-Match is how to say which one is expected
 
-        dry_run = query_flag(request, "dry_run")
+        dry_run, strict = query_flag(request, "dry_run"), strict_of(request)
 
         async def write() -> WriteResult:
             return await writer.put_item(
-                env, kind, body, key=key, expected_version=wanted, comment=comment, dry_run=dry_run
+                env, kind, body, key=key, expected_version=wanted, comment=comment, dry_run=dry_run, strict=strict
             )
 
         return written(await _guarded(write, wanted is not None))

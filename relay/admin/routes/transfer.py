@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from relay.access.tokens import Action, Role
 from relay.admin.responses import json_response
-from relay.admin.state import caller, comment_of, item_check, json_body, query_flag, require_role
+from relay.admin.state import caller, comment_of, item_check, json_body, query_flag, require_role, strict_of
 from relay.store.plan import ACTIONS, confirmed
 from relay.store.writes import KINDS
 
@@ -34,6 +34,7 @@ async def import_items(request: Request) -> Response:
         confirm=confirmed,  # (the API's confirmation is ?replace=true itself)
         dry_run=dry_run,
         comment=comment,
+        strict=strict_of(request),
         check=item_check(who, env, state.clock()),
     )
     changes: dict[str, list[dict[str, str]]] = {action: [] for action in ACTIONS}
@@ -42,7 +43,14 @@ async def import_items(request: Request) -> Response:
     version = result.data_versions[-1] if result.data_versions else None
     plan = [c.to_dict() for c in result.changes]  # (with before and after: what the CLI shows as a diff)
     return json_response(
-        {"dryRun": dry_run, **changes, "written": len(result.items), "dataVersion": version, "changes": plan}
+        {
+            "dryRun": dry_run,
+            **changes,
+            "written": len(result.items),
+            "dataVersion": version,
+            "changes": plan,
+            "warnings": [w.to_dict() for w in result.warnings],
+        }
     )
 
 
