@@ -173,7 +173,9 @@ def create_app(
 def bounded_protocol(settings: Settings) -> Callable[..., BoundedHttpTools]:
     """uvicorn's `http=`: its HTTP protocol with this node's request-head limits (relay.server.uvicorn.protocol).
     With `--workers N` it travels to each worker in uvicorn's config, limits included."""
-    return bounded(HeadLimits(settings.max_head_bytes, settings.max_headers, settings.head_timeout))
+    return bounded(
+        HeadLimits(settings.max_head_bytes, settings.max_headers, settings.head_timeout, settings.body_timeout)
+    )
 
 
 def app_from_environment() -> ASGIApp:

@@ -45,6 +45,7 @@ class Settings:
     max_head_bytes: int = 65_536  # request line + headers beyond this get 431
     max_headers: int = 100  # more headers than this get 431
     head_timeout: float = 10.0  # seconds for a request head to arrive (else 408, or closed if idle)
+    body_timeout: float = 10.0  # seconds for a request body to arrive in full once its head has (else 408)
     keepalive_timeout: float = 5.0  # seconds an idle kept-alive connection stays open
     # Streams: a per-node cap (503 + Retry-After beyond it) and a lifetime ending each stream after
     # max_lifetime × (1 - jitter … 1), so SDKs reconnect, spreading over nodes after a rolling restart.
