@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from relay.access.environments import Environment
+from relay.access.environments import RESERVED_ENV_KEYS, Environment
 from relay.errors import RelayError, ValidationError
 from relay.evaluation import Flag, Segment, parse_flag, parse_segment
 from relay.evaluation.evaluator import FUSE_AFTER
@@ -79,6 +79,7 @@ class Sync:
         self.reset_listeners: list[ResetListener] = [on_reset] if on_reset else []
         self._wanted: set[str] = set()  # environments the version check found behind
         self._suspects: dict[str, int] = {}
+        self._records: dict[str, bytes] = {}  # each environment's record as last applied
         self._warmer: asyncio.Task[None] | None = None
 
     # public -------------------------------------------------------------------------------------
@@ -151,10 +152,14 @@ class Sync:
 
     async def _check_versions_once(self) -> None:
         rulesets = self.state.rulesets
-        envs = sorted(await self.storage.environments())
+        records = await self.storage.environments()
+        envs = sorted(records)
         for env in envs:
             if env not in rulesets:
                 self._wanted.add(env)
+            elif records[env] != self._records.get(env):  # a record change whose message was missed (or
+                self._records[env] = records[env]  # was sent by another version, on another channel)
+                self._set_environment(records[env])
         missing = sorted(set(rulesets) - set(envs))
         deleted = await self.storage.deleted_environments(missing)
         for env in missing:
@@ -184,6 +189,7 @@ class Sync:
     async def _load_all(self) -> None:
         raw_envs = await self.storage.environments()
         self.state.set_environments(e for e in map(self._environment, raw_envs.values()) if e is not None)
+        self._records = dict(raw_envs)
         for env in sorted(raw_envs):
             await self.resync(env)
         rulesets = self.state.rulesets
@@ -217,6 +223,7 @@ class Sync:
         if env is None:
             return None
         self.state.set_environments((env,))
+        self._records[env.key] = raw
         return env.key
 
     async def resync(self, env: str) -> list[Change]:
@@ -289,6 +296,7 @@ class Sync:
         """A deleted environment: forget it and end its streams (its SDKs reconnect, to a 401)."""
         self._wanted.discard(env)
         self._suspects.pop(env, None)
+        self._records.pop(env, None)
         if self.state.drop_environment(env):
             logger.info("%s: environment deleted; dropped it and ended its streams", env)
             self._emit_reset(env)
@@ -309,7 +317,8 @@ class Sync:
             return
         rs = self.state.rulesets.get(env)
         if rs is None:
-            await self.resync(env)
+            if env not in RESERVED_ENV_KEYS:  # else a channel of relay's own (P:tokens:changes), not an environment's
+                await self.resync(env)
             return
         try:
             decoded = read_message(message["data"], what=channel)
