@@ -60,6 +60,7 @@ async def status(request: Request) -> Response:
     out["events_sent"] = node.hub.events_sent
     out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
     out["client_reevaluations"] = node.client_streams.evaluations
+    out["audit"] = {"max_entries": node.settings.audit_max_entries}  # older entries are trimmed (relay audit)
     out["process"] = _process()
     return JsonResponse(out)
 
