@@ -22,7 +22,7 @@ def main(config_file: str | None) -> None:
 
     With no RELAY_REDIS_URL, commands use an embedded redis-server under ./.relay (started on first
     use, with a demo environment). Exit codes: 0 ok, 1 error, 2 invalid input, 3 not found,
-    4 version conflict, 5 Redis unreachable.
+    4 version conflict, 5 Redis unavailable (unreachable, out of memory, read-only replica, password).
     """
 
 
