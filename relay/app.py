@@ -90,7 +90,7 @@ def create_app(
     (relay.server.uvicorn.direct_write writes them to uvicorn's transport in one piece otherwise)."""
     gc_policy = GCPolicy() if gc_policy is None else gc_policy
     hub = Hub()
-    client_streams = ClientStreams()
+    client_streams = ClientStreams(settings.client_stream_context_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

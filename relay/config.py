@@ -53,6 +53,9 @@ class Settings:
     stream_max_lifetime: float = 3600.0  # 0: streams last until the client leaves
     stream_lifetime_jitter: float = 0.25
     stream_retry_after: int = 5  # seconds suggested to clients refused for the cap (jittered up to 2×)
+    # Evaluated client streams (/eval, /meval): bytes of distinct contexts a node holds (each counted
+    # once, as serialized; a context's results cost a few times that). A new one beyond: 503.
+    client_stream_context_bytes: int = 64 * 1024 * 1024
     response_cache_entries: int = 10_000  # recent evalx bodies kept per node (0: no cache)
     # All-flags calls (evalx, OFREP bulk, client streams) a ruleset serves before its flags are
     # fused, 64 at a time, into one generated function each (relay.evaluation.generated.fusion;
@@ -163,7 +166,13 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
         raise ValidationError("workers", "must be at least 1")
     if not 0 <= settings.stream_lifetime_jitter < 1:
         raise ValidationError("stream_lifetime_jitter", "must be at least 0 and below 1")
-    for name in ("max_body_bytes", "max_head_bytes", "max_headers", "max_stream_connections"):
+    for name in (
+        "max_body_bytes",
+        "max_head_bytes",
+        "max_headers",
+        "max_stream_connections",
+        "client_stream_context_bytes",
+    ):
         if getattr(settings, name) < 1:
             raise ValidationError(name, "must be at least 1")
     if settings.secret_key is not None and len(settings.secret_key) < 32:

@@ -7,14 +7,19 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from tests.integration.helpers import demo_environment, read_responses
+from relay.store.writes import WritePath
+from tests.integration.helpers import demo_environment, eventually, read_responses, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
+from tests.integration.sse import EventStream
 
 Start = Callable[..., tuple[RelayProcess, dict[str, str]]]
 
@@ -104,3 +109,62 @@ def test_the_body_deadline_leaves_whole_bodies_and_streams_alone(start: Start) -
             time.sleep(0.4)
             s.sendall(events[10:])
             assert read_responses(s).startswith(b"HTTP/1.1 202")
+
+
+def _context(name: str, size: int = 3000) -> dict[str, str]:
+    """A user context whose serialized form is a little over `size` bytes."""
+    return {"kind": "user", "key": name, "bio": name * (size // len(name))}
+
+
+def _status(relay: RelayProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{relay.url}/status", timeout=5) as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def test_client_streams_hold_distinct_contexts_within_their_byte_budget(
+    redis_server: RedisServer, start: Start
+) -> None:
+    relay, secrets = start(client_stream_context_bytes="10000")  # room for three contexts of ~3 KB
+    url = f"{relay.url}/eval/{secrets['client_side_id']}"
+
+    async def open_stream(client: httpx.AsyncClient, ctx: dict[str, str]) -> tuple[httpx.Response, EventStream | None]:
+        request = client.build_request("REPORT", url, json=ctx)
+        response = await client.send(request, stream=True)
+        if response.status_code != 200:
+            await response.aread()
+            return response, None
+        stream = EventStream(response)
+        assert (await stream.next())[0] == "put"
+        return response, stream
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(timeout=None) as client:
+            opened = [await open_stream(client, _context(name)) for name in ("ann", "bob", "cyd")]
+            assert all(stream is not None for _, stream in opened)
+            used = _status(relay)["client_stream_contexts"]
+            assert 9000 < used["bytes"] <= 10000 and used["max_bytes"] == 10000
+            refused, _ = await open_stream(client, _context("dee"))  # a fourth distinct context
+            assert refused.status_code == 503 and refused.json()["code"] == "too_many_contexts"
+            assert 5 <= int(refused.headers["retry-after"]) <= 10
+            same, shared = await open_stream(client, _context("ann"))  # one the node holds: no more bytes
+            assert same.status_code == 200 and shared is not None
+            assert _status(relay)["client_stream_contexts"]["bytes"] == used["bytes"]
+
+            # The streams held are untouched: a change reaches each of them.
+            admin = WritePath(storage_for(redis_server.url), actor="test")
+            await admin.toggle("prod", "checkout-kill-switch", False)
+            for _, stream in [*opened, (same, shared)]:
+                assert stream is not None
+                name, data = await stream.next()
+                assert name == "patch" and data["key"] == "checkout-kill-switch" and data["value"] is False
+
+            await opened[1][0].aclose()  # bob leaves: his bytes are freed
+            await eventually(lambda: _status(relay)["client_stream_contexts"]["bytes"] < used["bytes"], what="freed")
+            again, stream = await open_stream(client, _context("dee"))
+            assert again.status_code == 200 and stream is not None
+            assert _status(relay)["client_stream_contexts"]["refused"] == 1
+            for response, _ in [*opened, (same, shared), (again, stream)]:
+                await response.aclose()
+        await eventually(lambda: _status(relay)["client_stream_contexts"]["bytes"] == 0, what="all freed")
+
+    run_async(scenario())

@@ -60,6 +60,12 @@ async def status(request: Request) -> Response:
     out["events_sent"] = node.hub.events_sent
     out["slow_clients_dropped"] = node.hub.dropped + node.client_streams.dropped
     out["client_reevaluations"] = node.client_streams.evaluations
+    streams = node.client_streams
+    out["client_stream_contexts"] = {
+        "bytes": streams.context_bytes,
+        "max_bytes": streams.max_context_bytes,
+        "refused": streams.refused,
+    }
     out["audit"] = {"max_entries": node.settings.audit_max_entries}  # older entries are trimmed (relay audit)
     out["process"] = _process()
     return JsonResponse(out)
