@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import platformdirs
 import yaml
 
 from relay.errors import ValidationError
@@ -35,6 +36,9 @@ class Settings:
     redis_tls_key_file: str | None = None
     # Seals SDK keys at rest for secure mode (relay.access.sealing); never stored in Redis. 32+ characters.
     secret_key: str | None = None
+    # The embedded Redis's directory. load_settings fills it in when unset: $RELAY_HOME, else ./.relay
+    # where one exists already (where relay kept it before), else the user's data folder
+    # (~/.local/share/relay on Linux): one per user, whatever the current directory.
     data_dir: str = ".relay"
     # The HTTP server (relay serve).
     host: str = "127.0.0.1"
@@ -110,7 +114,8 @@ def redact_url(url: str) -> str:
 _FIELDS = {f.name: f for f in fields(Settings)}
 
 
-def _cast(name: str, value: Any, source: str) -> Any:
+def _cast(name: str, value: Any, where: str) -> Any:
+    """`value` as setting `name`'s type; a ValidationError naming `where` it came from otherwise."""
     kind = _FIELDS[name].type
     try:
         if kind in ("int",):
@@ -123,7 +128,7 @@ def _cast(name: str, value: Any, source: str) -> Any:
             return None if "None" in str(kind) else ""
         return str(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"{source}{name}", f"expected {kind}, got {value!r}") from None
+        raise ValidationError(where, f"expected {kind}, got {value!r}") from None
 
 
 def _boolean(value: Any) -> bool:
@@ -135,6 +140,18 @@ def _boolean(value: Any) -> bool:
     if word in ("false", "0", "no", "off"):
         return False
     raise ValueError(value)
+
+
+def default_data_dir(environ: Mapping[str, str]) -> str:
+    """The embedded Redis's directory when no data_dir is set: $RELAY_HOME, else ./.relay if it
+    exists, else the user's data folder. Before, it was always ./.relay, so a command run from
+    another directory silently started a second Redis, with new demo keys."""
+    home = environ.get("RELAY_HOME")
+    if home:
+        return str(Path(home).expanduser().absolute())
+    if Path(".relay").is_dir():
+        return str(Path(".relay").absolute())
+    return platformdirs.user_data_dir("relay", appauthor=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
@@ -152,13 +169,15 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
         for name, value in data.items():
             if name not in _FIELDS:
                 raise ValidationError(f"{path}: {name}", f"unknown setting (known: {', '.join(_FIELDS)})")
-            values[name] = _cast(name, value, f"{path}: ")
+            values[name] = _cast(name, value, f"{path}: {name}")
     elif config_file or environ.get("RELAY_CONFIG"):
         raise ValidationError(str(path), "config file not found")
     for name in _FIELDS:
         env_name = f"RELAY_{name.upper()}"
         if env_name in environ:
-            values[name] = _cast(name, environ[env_name], "$RELAY_")
+            values[name] = _cast(name, environ[env_name], f"${env_name}")  # as the variable is spelt
+    if "data_dir" not in values:
+        values["data_dir"] = default_data_dir(environ)
     settings = Settings(**values)
     if settings.log_format not in ("text", "json"):
         raise ValidationError("log_format", f'expected "text" or "json", got {settings.log_format!r}')

@@ -136,6 +136,13 @@ def run(coro_fn: Callable[[Storage], Awaitable[T]], *, seed: bool = True) -> T:
     try:
         return asyncio.run(main())
     except RelayError as e:
+        if s.embedded and isinstance(e, NotFoundError) and str(e).startswith("unknown environment"):
+            # Which Redis that was: a different RELAY_HOME, or a missing RELAY_REDIS_URL, is the usual cause.
+            click.echo(
+                f"note: this is the embedded Redis in {s.data_dir} (RELAY_HOME); "
+                "set RELAY_REDIS_URL to use another Redis",
+                err=True,
+            )
         fail(e)
     except (RedisError, OSError) as e:
         fail(redis_failure(e, redis_url(s), s))

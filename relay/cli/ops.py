@@ -37,6 +37,7 @@ def redis_group() -> None:
 
 @redis_group.command("status")
 def redis_status() -> None:
+    """Whether the embedded redis-server is running, and where its data lives ($RELAY_HOME)."""
     s = settings()
     e = EmbeddedRedis(s.data_dir)
     click.echo(f"embedded redis-server in {e.dir}: {'running' if e.running() else 'stopped'}")

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import platformdirs
 import pytest
 from click.testing import CliRunner, Result
 
 from relay.cli import main
+from relay.config import load_settings
+from relay.store.embedded import EmbeddedRedis
 from tests.integration.helpers import demo_environment
 from tests.integration.redis_server import RedisServer
 
@@ -47,3 +50,45 @@ def test_eval_evaluates_the_live_flags_so_a_toggle_shows(live: dict[str, str]) -
     assert "checkout-kill-switch" in table.stdout and "internal-debug-panel" in table.stdout
     unknown = _relay(["eval", "--env", "nope", "--context", STUDENT], live)
     assert unknown.exit_code == 3 and 'unknown environment "nope"' in unknown.output
+
+
+def test_the_embedded_redis_is_one_per_user_whatever_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    env = {"RELAY_HOME": str(home)}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        monkeypatch.chdir(tmp_path / "a")
+        first = _relay(["flags", "list", "--env", "demo"], env)
+        assert first.exit_code == 0 and "Created the demo environment" in first.output, first.output
+        keys = json.loads((home / "demo-credentials.json").read_text())
+        assert _relay(["flags", "toggle", "checkout-kill-switch", "--off", "--env", "demo"], env).exit_code == 0
+        monkeypatch.chdir(tmp_path / "b")  # another directory: the same Redis, the same demo
+        again = _relay(["flags", "get", "checkout-kill-switch", "--env", "demo"], env)
+        assert again.exit_code == 0 and "Created the demo environment" not in again.output
+        assert json.loads(again.stdout)["on"] is False
+        listed = json.loads(_relay(["env", "list", "--json"], env).stdout)
+        assert [e["client_side_id"] for e in listed] == [keys["client_side_id"]]
+        assert not (tmp_path / "a" / ".relay").exists() and not (tmp_path / "b" / ".relay").exists()
+        assert str(home) in _relay(["redis", "status"], env).output
+        shown = json.loads(_relay(["config", "show"], env).stdout)
+        assert shown["data_dir"] == str(home)
+        # An unknown environment on the embedded Redis says which Redis that was.
+        unknown = _relay(["flags", "list", "--env", "prod"], env)
+        assert unknown.exit_code == 3 and f"note: this is the embedded Redis in {home}" in unknown.stderr
+    finally:
+        EmbeddedRedis(home).stop()
+
+
+def test_an_existing_dot_relay_is_still_used_and_the_default_is_the_user_s_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RELAY_HOME", raising=False)
+    assert load_settings({}).data_dir == platformdirs.user_data_dir("relay", appauthor=False)
+    (tmp_path / ".relay").mkdir()  # where relay kept it before: kept there
+    assert load_settings({}).data_dir == str(tmp_path / ".relay")
+    assert load_settings({"RELAY_HOME": str(tmp_path / "h")}).data_dir == str(tmp_path / "h")
+    assert load_settings({"RELAY_HOME": "x", "RELAY_DATA_DIR": "/d"}).data_dir == "/d"  # the setting wins
