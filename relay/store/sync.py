@@ -52,6 +52,27 @@ async def _compile_bodies(rs: Ruleset, chunk: int = 200) -> None:
     gc.freeze()
 
 
+def _log_applied(change: Change) -> None:
+    """One change as a node applied it, and how long after its write (the writer's clock, so only
+    as exact as the clocks agree)."""
+    item = change.item
+    verb = "deleted" if item.deleted else "applied"
+    if change.written_ms is None:
+        after = ""
+    else:
+        after = f", {max(time.time() * 1000 - change.written_ms, 0):.0f} ms after the write"
+    logger.info(
+        "%s: %s %s %s (version %d, data version %d)%s",
+        change.env,
+        verb,
+        change.kind,
+        change.key,
+        item.version,
+        change.version,
+        after,
+    )
+
+
 class Sync:
     """Keeps `state` (a State of its own unless given one) current from `storage`."""
 
@@ -258,11 +279,11 @@ class Sync:
         gc.freeze()
         self.state.resyncs += 1
         self._warm(rs)
-        logger.info(
+        logger.info(  # live items: a deleted one's tombstone is kept (for its version), not counted
             "%s: loaded %d flags, %d segments at version %d (%d changed)",
             env,
-            len(flags),
-            len(segments),
+            sum(1 for f in flags.values() if not f.deleted),
+            sum(1 for s in segments.values() if not s.deleted),
             version,
             len(changes),
         )
@@ -349,6 +370,8 @@ class Sync:
         change = Change(env, version, kind, key, item, decoded.written_ms)
         rs.apply(change)
         self._emit(env, [change])
+        if logger.isEnabledFor(logging.INFO):  # `relay serve`: "watch the node apply it", one line a change
+            _log_applied(change)
 
     def _emit_reset(self, env: str) -> None:
         for listener in self.reset_listeners:

@@ -92,3 +92,35 @@ def test_an_existing_dot_relay_is_still_used_and_the_default_is_the_user_s_data_
     assert load_settings({}).data_dir == str(tmp_path / ".relay")
     assert load_settings({"RELAY_HOME": str(tmp_path / "h")}).data_dir == str(tmp_path / "h")
     assert load_settings({"RELAY_HOME": "x", "RELAY_DATA_DIR": "/d"}).data_dir == "/d"  # the setting wins
+
+
+def test_serve_logs_each_applied_change_and_counts_live_items(redis_server: RedisServer, tmp_path: Path) -> None:
+    import re
+    import time
+
+    from relay.store.writes import WritePath
+    from tests.integration.helpers import run_async, storage_for
+    from tests.integration.relay_process import RelayProcess
+
+    demo_environment(redis_server.url)  # 5 flags
+    admin = WritePath(storage_for(redis_server.url), actor="ops")
+    run_async(admin.delete_item("prod", "flag", "internal-debug-panel"))  # a tombstone stays
+    node = RelayProcess(redis_server.url, tmp_path / "relay").start()
+    try:
+        admin = WritePath(storage_for(redis_server.url), actor="ops")
+        run_async(admin.toggle("prod", "checkout-kill-switch", False))
+        admin = WritePath(storage_for(redis_server.url), actor="ops")
+        run_async(admin.delete_item("prod", "flag", "new-search"))
+        pattern = re.compile(
+            r"prod: applied flag checkout-kill-switch \(version 2, data version \d+\), (\d+) ms after the write"
+        )
+        deadline = time.monotonic() + 10
+        while not (pattern.search(node.log.read_text()) and "deleted flag new-search" in node.log.read_text()):
+            assert time.monotonic() < deadline, node.log.read_text()
+            time.sleep(0.05)
+        log = node.log.read_text()
+        found = pattern.search(log)
+        assert found is not None and int(found.group(1)) < 5000
+        assert "prod: loaded 4 flags, 1 segments at version" in log, log  # not 5: the tombstone is no flag
+    finally:
+        node.stop()
