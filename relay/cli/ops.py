@@ -13,10 +13,12 @@ import uvicorn
 
 from relay.app import bounded_protocol, create_app
 from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
+from relay.cli.demo import demo_banner
 from relay.config import Settings, redact_url
 from relay.errors import RelayError
 from relay.runtime import logs
 from relay.store.embedded import EmbeddedRedis
+from relay.store.writes import WritePath
 
 
 @click.group("config")
@@ -72,8 +74,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # the embedded Redis is stopped below and process managers see status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        asyncio.run(_check_and_seed(s))
+        banner = asyncio.run(_check_and_seed(s))
         log.info("relay listening on http://%s:%d (Redis %s)", s.host, s.port, redact_url(url))
+        if banner:
+            click.echo(banner, err=True)
         options = {
             "host": s.host,
             "port": s.port,
@@ -102,7 +106,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             log.info("stopped the embedded redis-server (data kept in %s)", embedded.dir)
 
 
-async def _check_and_seed(s: Settings) -> None:
-    """Fail fast if Redis is unreachable, and create the demo environment on a fresh embedded Redis."""
-    async with open_storage(s):
-        pass
+async def _check_and_seed(s: Settings) -> str | None:
+    """Fail fast if Redis is unreachable, create the demo environment on a fresh embedded Redis, and
+    return what to show about it (relay.cli.demo.demo_banner) when the node serves it."""
+    async with open_storage(s) as storage:
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
+        return await demo_banner(WritePath(storage, actor="relay"), s.data_dir, f"http://{host}:{s.port}")

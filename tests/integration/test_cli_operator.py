@@ -124,3 +124,42 @@ def test_serve_logs_each_applied_change_and_counts_live_items(redis_server: Redi
         assert "prod: loaded 4 flags, 1 segments at version" in log, log  # not 5: the tombstone is no flag
     finally:
         node.stop()
+
+
+def test_serve_shows_the_demo_keys_and_what_to_try_at_every_start(tmp_path: Path) -> None:
+    from tests.integration.relay_process import RelayProcess
+
+    logs = []
+    for _ in range(2):  # a second `make run` shows them again
+        node = RelayProcess("", tmp_path, data_dir=str(tmp_path / "data"))
+        node.redis_url = ""  # the embedded Redis
+        node.start()
+        assert node.stop() == 0
+        logs.append(node.log.read_text())
+        node.log.unlink()
+    keys = json.loads((tmp_path / "data" / "demo-credentials.json").read_text())
+    for log in logs:
+        assert "relay serves the demo environment at http://127.0.0.1:" in log
+        assert keys["sdk_key"] in log and keys["client_side_id"] in log and keys["mobile_key"] in log
+        assert f"curl -s -H 'Authorization: {keys['sdk_key']}' http://127.0.0.1:" in log
+        assert "/sdk/latest-flags/checkout-kill-switch" in log and "flags toggle checkout-kill-switch --off" in log
+
+
+def test_make_run_installs_what_running_needs_and_make_test_the_rest(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    repo = Path(__file__).resolve().parents[2]
+    venv = tmp_path / "venv"
+
+    def dry(target: str) -> str:
+        return subprocess.run(
+            ["make", "-n", target, f"VENV={venv}"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+
+    run = dry("run")
+    assert "pip install --quiet -e . " in run and "dev" not in run and "loadtest" not in run
+    assert f"{venv}/bin/relay serve" in run
+    assert "pip install --quiet -e '.[dev,loadtest]'" in dry("test")
