@@ -23,7 +23,8 @@ def main(config_file: str | None) -> None:
     With no RELAY_REDIS_URL, commands use an embedded redis-server, one per user, in $RELAY_HOME
     (default: ./.relay where it exists, else ~/.local/share/relay), started on first use with a demo
     environment. Exit codes: 0 ok, 1 error, 2 invalid input, 3 not found,
-    4 version conflict, 5 Redis unavailable (unreachable, out of memory, read-only replica, password).
+    4 version conflict, 5 Redis unavailable (unreachable, out of memory, read-only replica, password),
+    7 relay serve cannot listen on its address.
     """
 
 

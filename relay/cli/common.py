@@ -40,6 +40,7 @@ EXIT_CODES: dict[type[RelayError], int] = {
     ConflictError: 4,
     UnavailableError: 5,
 }
+EXIT_CANNOT_LISTEN = 7  # relay serve: its address is in use, or not ours to take (6 is relay loadtest's)
 
 
 def settings(ctx: click.Context | None = None) -> Settings:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 
 import click
 import uvicorn
 
 from relay.app import bounded_protocol, create_app
-from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
+from relay.cli.common import EXIT_CANNOT_LISTEN, echo_json, fail, open_storage, redis_url, settings
 from relay.cli.demo import demo_banner
 from relay.config import Settings, redact_url
 from relay.errors import RelayError
@@ -67,6 +69,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     s = settings().replace(host=host, port=port, workers=workers)
     logs.configure(s.log_level, s.log_format)
     log = logging.getLogger("relay.serve")
+    _check_listen(s.host, s.port)  # before any Redis is started for it
     embedded = EmbeddedRedis(s.data_dir) if s.embedded else None
     started = embedded.start() if embedded else False
     url = redis_url(s)
@@ -96,6 +99,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             uvicorn.run("relay.app:app_from_environment", factory=True, workers=s.workers, **options)
         else:
             uvicorn.run(create_app(s, redis_url=url), **options)
+    except SystemExit as e:
+        if e.code == 3:  # uvicorn's "startup failed" (it logged why), which is relay's "not found"
+            fail(f"relay could not start serving on {s.host}:{s.port} (see the log above)", EXIT_CANNOT_LISTEN)
+        raise
     except RelayError as e:
         fail(e)
     except KeyboardInterrupt:
@@ -104,6 +111,21 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         if started and embedded is not None:
             embedded.stop()
             log.info("stopped the embedded redis-server (data kept in %s)", embedded.dir)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail at once, with its own exit code, when the address cannot be listened on: uvicorn would
+    exit with 3 after starting everything, and 3 is relay's "not found"."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):  # SO_REUSEADDR, as uvicorn binds
+            pass
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            why = "is in use (another relay node, or another server?): choose another with --port or RELAY_PORT"
+        else:
+            why = f"cannot be listened on: {e.strerror or e}"
+        fail(f"{host}:{port} {why}", EXIT_CANNOT_LISTEN)
 
 
 async def _check_and_seed(s: Settings) -> str | None:

@@ -163,3 +163,41 @@ def test_make_run_installs_what_running_needs_and_make_test_the_rest(tmp_path: P
     assert "pip install --quiet -e . " in run and "dev" not in run and "loadtest" not in run
     assert f"{venv}/bin/relay serve" in run
     assert "pip install --quiet -e '.[dev,loadtest]'" in dry("test")
+
+
+def test_the_small_slips(live: dict[str, str], tmp_path: Path) -> None:
+    # flags list and segments list have a header row; --json stays as it was.
+    flags = _relay(["flags", "list", "--env", "prod"], live).stdout.splitlines()
+    assert flags[0].split() == ["KEY", "VERSION", "ON", "RULES", "DESCRIPTION"]
+    assert flags[1].split()[:3] == ["checkout-kill-switch", "1", "ON"]
+    assert _relay(["segments", "list", "--env", "prod"], live).stdout.splitlines()[0].split() == [
+        "KEY", "VERSION", "INCLUDED", "RULES"
+    ]  # fmt: skip
+    assert set(json.loads(_relay(["flags", "list", "--env", "prod", "--json"], live).stdout)) >= {"new-search"}
+    # The seed's progress bar counts items, not connections.
+    seeded = _relay(["loadtest", "seed", "--env", "prod", "--flags", "20", "--segments", "2"], live)
+    assert seeded.exit_code == 0 and "item/s" in seeded.stderr and "conn/s" not in seeded.stderr, seeded.output
+    # Every command has a help text.
+    assert "Whether the embedded redis-server is running" in _relay(["redis", "status", "--help"], live).stdout
+    # A bad variable is named as it is spelt.
+    bad = _relay(["config", "show"], {**live, "RELAY_PORT": "eighty"})
+    assert bad.exit_code == 2 and "$RELAY_PORT: expected int" in bad.output
+
+
+def test_serve_on_a_busy_port_says_so_with_its_own_exit_code(redis_server: RedisServer, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "relay", "serve", "--port", str(port)],
+            env={"RELAY_REDIS_URL": redis_server.url, "PATH": "/usr/bin:/bin", "RELAY_HOME": str(tmp_path)},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 7, (result.returncode, result.stderr)
+    assert f"127.0.0.1:{port} is in use" in result.stderr and "--port or RELAY_PORT" in result.stderr
