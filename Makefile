@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# relay with the test and load-test dependencies (make test); relay and what running needs (make run)
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 BROWSER_DEPS := tests/browser/node_modules/.installed
 
 .PHONY: run test lint format bench clean browser-deps
@@ -13,7 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# What running needs, not the test dependencies (those were 226 MB); a .venv that `make test` made
+# already has it all.
+$(RUN_STAMP): pyproject.toml
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then touch $(RUN_STAMP); else \
+		[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip install --quiet -e . && touch $(RUN_STAMP); fi
+
+# relay serve prints the URL, the demo keys and commands to try whenever it serves the demo environment.
+run: $(RUN_STAMP)
 	$(BIN)/relay serve
 
 # The browser SDKs for tests/integration/test_browser.py (it skips, saying so, without them or Chromium).

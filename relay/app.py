@@ -109,7 +109,7 @@ def create_app(
     (relay.server.uvicorn.direct_write writes them to uvicorn's transport in one piece otherwise)."""
     gc_policy = GCPolicy() if gc_policy is None else gc_policy
     hub = Hub()
-    client_streams = ClientStreams()
+    client_streams = ClientStreams(settings.client_stream_context_bytes)
     redis_log = Throttled(logging.getLogger("relay.redis"))
 
     @asynccontextmanager
@@ -230,7 +230,9 @@ def create_admin(settings: Settings, sdk: ASGIApp, *, redis_url: str | None = No
 def bounded_protocol(settings: Settings) -> Callable[..., BoundedHttpTools]:
     """uvicorn's `http=`: its HTTP protocol with this node's request-head limits (relay.server.uvicorn.protocol).
     With `--workers N` it travels to each worker in uvicorn's config, limits included."""
-    return bounded(HeadLimits(settings.max_head_bytes, settings.max_headers, settings.head_timeout))
+    return bounded(
+        HeadLimits(settings.max_head_bytes, settings.max_headers, settings.head_timeout, settings.body_timeout)
+    )
 
 
 def app_from_environment() -> ASGIApp:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import platformdirs
 import yaml
 
 from relay.errors import ValidationError
@@ -35,6 +36,9 @@ class Settings:
     redis_tls_key_file: str | None = None
     # Seals SDK keys at rest for secure mode (relay.access.sealing); never stored in Redis. 32+ characters.
     secret_key: str | None = None
+    # The embedded Redis's directory. load_settings fills it in when unset: $RELAY_HOME, else ./.relay
+    # where one exists already (where relay kept it before), else the user's data folder
+    # (~/.local/share/relay on Linux): one per user, whatever the current directory.
     data_dir: str = ".relay"
     # The HTTP server (relay serve).
     host: str = "127.0.0.1"
@@ -45,6 +49,7 @@ class Settings:
     max_head_bytes: int = 65_536  # request line + headers beyond this get 431
     max_headers: int = 100  # more headers than this get 431
     head_timeout: float = 10.0  # seconds for a request head to arrive (else 408, or closed if idle)
+    body_timeout: float = 10.0  # seconds for a request body to arrive in full once its head has (else 408)
     keepalive_timeout: float = 5.0  # seconds an idle kept-alive connection stays open
     # Streams: a per-node cap (503 + Retry-After beyond it) and a lifetime ending each stream after
     # max_lifetime × (1 - jitter … 1), so SDKs reconnect, spreading over nodes after a rolling restart.
@@ -52,6 +57,9 @@ class Settings:
     stream_max_lifetime: float = 3600.0  # 0: streams last until the client leaves
     stream_lifetime_jitter: float = 0.25
     stream_retry_after: int = 5  # seconds suggested to clients refused for the cap (jittered up to 2×)
+    # Evaluated client streams (/eval, /meval): bytes of distinct contexts a node holds (each counted
+    # once, as serialized; a context's results cost a few times that). A new one beyond: 503.
+    client_stream_context_bytes: int = 64 * 1024 * 1024
     response_cache_entries: int = 10_000  # recent evalx bodies kept per node (0: no cache)
     # All-flags calls (evalx, OFREP bulk, client streams) a ruleset serves before its flags are
     # fused, 64 at a time, into one generated function each (relay.evaluation.generated.fusion;
@@ -136,7 +144,8 @@ def redact_url(url: str) -> str:
 _FIELDS = {f.name: f for f in fields(Settings)}
 
 
-def _cast(name: str, value: Any, source: str) -> Any:
+def _cast(name: str, value: Any, where: str) -> Any:
+    """`value` as setting `name`'s type; a ValidationError naming `where` it came from otherwise."""
     kind = _FIELDS[name].type
     try:
         if kind in ("int",):
@@ -149,7 +158,7 @@ def _cast(name: str, value: Any, source: str) -> Any:
             return None if "None" in str(kind) else ""
         return str(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"{source}{name}", f"expected {kind}, got {value!r}") from None
+        raise ValidationError(where, f"expected {kind}, got {value!r}") from None
 
 
 def _boolean(value: Any) -> bool:
@@ -161,6 +170,18 @@ def _boolean(value: Any) -> bool:
     if word in ("false", "0", "no", "off"):
         return False
     raise ValueError(value)
+
+
+def default_data_dir(environ: Mapping[str, str]) -> str:
+    """The embedded Redis's directory when no data_dir is set: $RELAY_HOME, else ./.relay if it
+    exists, else the user's data folder. Before, it was always ./.relay, so a command run from
+    another directory silently started a second Redis, with new demo keys."""
+    home = environ.get("RELAY_HOME")
+    if home:
+        return str(Path(home).expanduser().absolute())
+    if Path(".relay").is_dir():
+        return str(Path(".relay").absolute())
+    return platformdirs.user_data_dir("relay", appauthor=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
@@ -178,13 +199,15 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
         for name, value in data.items():
             if name not in _FIELDS:
                 raise ValidationError(f"{path}: {name}", f"unknown setting (known: {', '.join(_FIELDS)})")
-            values[name] = _cast(name, value, f"{path}: ")
+            values[name] = _cast(name, value, f"{path}: {name}")
     elif config_file or environ.get("RELAY_CONFIG"):
         raise ValidationError(str(path), "config file not found")
     for name in _FIELDS:
         env_name = f"RELAY_{name.upper()}"
         if env_name in environ:
-            values[name] = _cast(name, environ[env_name], "$RELAY_")
+            values[name] = _cast(name, environ[env_name], f"${env_name}")  # as the variable is spelt
+    if "data_dir" not in values:
+        values["data_dir"] = default_data_dir(environ)
     settings = Settings(**values)
     if settings.log_format not in ("text", "json"):
         raise ValidationError("log_format", f'expected "text" or "json", got {settings.log_format!r}')
@@ -197,7 +220,13 @@ def load_settings(environ: Mapping[str, str] | None = None, config_file: str | N
             raise ValidationError(name, "must be at least 1")
     if settings.events_rate_limit < 0:
         raise ValidationError("events_rate_limit", "must be at least 0 (0: no limit)")
-    for name in ("max_body_bytes", "max_head_bytes", "max_headers", "max_stream_connections"):
+    for name in (
+        "max_body_bytes",
+        "max_head_bytes",
+        "max_headers",
+        "max_stream_connections",
+        "client_stream_context_bytes",
+    ):
         if getattr(settings, name) < 1:
             raise ValidationError(name, "must be at least 1")
     if settings.admin_listen:

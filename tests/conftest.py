@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def relay_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An embedded Redis a test starts without naming its directory lives here, never in the user's
+    own data folder (~/.local/share/relay)."""
+    home = tmp_path_factory.mktemp("relay-home")
+    previous = os.environ.get("RELAY_HOME")
+    os.environ["RELAY_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("RELAY_HOME", None)
+    else:
+        os.environ["RELAY_HOME"] = previous
 
 
 @pytest.fixture

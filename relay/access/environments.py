@@ -18,9 +18,15 @@ from typing import Any
 
 from relay.errors import ValidationError
 
-ENV_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Names whose Redis keys another part of relay uses (P:tokens:changes, P:tokens:audit: personal access tokens).
-RESERVED_ENV_KEYS = frozenset({"tokens"})
+# \A…\Z, and fullmatch: "$" also matches before a final newline, and "prod\n" passed as a key.
+ENV_KEY = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
+# Names relay's own Redis keys and channels use under the prefix (relay.store.storage's layout), which
+# an environment of that name would share: the one list of them, for every part of relay.
+RESERVED_ENV_KEYS = frozenset({"environments", "tokens"})
+_RESERVED_WHY = {
+    "environments": "relay keeps its list of environments under that name",
+    "tokens": "relay keeps its personal access tokens under that name",
+}
 
 
 def hash_key(key: str) -> str:
@@ -126,7 +132,10 @@ class Environment:
 
 
 def check_env_key(key: str) -> None:
-    if not ENV_KEY.match(key):
-        raise ValidationError("env", f'environment keys use letters, digits, ".", "_" and "-" (1 to 64), got "{key}"')
+    """A key a new environment may have: the pattern, and none of RESERVED_ENV_KEYS."""
+    if not ENV_KEY.fullmatch(key):
+        shown = key.encode("unicode_escape").decode()  # a newline shown as \n, not as a line break
+        raise ValidationError("env", f'environment keys use letters, digits, ".", "_" and "-" (1 to 64), got "{shown}"')
     if key in RESERVED_ENV_KEYS:
-        raise ValidationError("env", f'"{key}" is reserved (relay keeps its personal access tokens under that name)')
+        why = _RESERVED_WHY.get(key, "relay uses that name in its Redis keys")
+        raise ValidationError("env", f'"{key}" is reserved ({why}); choose another key')

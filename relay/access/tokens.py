@@ -178,7 +178,7 @@ def _get(data: dict[str, Any], at: str, key: str, kind: type, optional: bool = F
 def _checked(record: TokenRecord, at: str = "") -> TokenRecord:
     """For issue and from_dict. Globs only on writers: a reader's would limit nothing, an admin's not envs/tokens."""
     for i, env in enumerate(record.envs):
-        if not isinstance(env, str) or not ENV_KEY.match(env):
+        if not isinstance(env, str) or not ENV_KEY.fullmatch(env):
             raise ValidationError(f"{at}envs[{i}]", f"expected an environment key, got {env!r}")
     for i, glob in enumerate(record.flags):
         if not isinstance(glob, str) or not glob.strip():

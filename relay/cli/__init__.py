@@ -21,11 +21,12 @@ from relay.cli.tokens import tokens_group
 def main(config_file: str | None) -> None:
     """relay: a self-hosted feature-flag relay that speaks LaunchDarkly's and OpenFeature's protocols.
 
-    With no RELAY_REDIS_URL, commands use an embedded redis-server under ./.relay (started on first
-    use, with a demo environment). With RELAY_API_URL and RELAY_TOKEN set, flags, segments, env,
-    audit and tokens go through the admin API instead, audited with the token's owner.
-    Exit codes: 0 ok, 1 error, 2 invalid input, 3 not found,
-    4 version conflict, 5 Redis unreachable.
+    With no RELAY_REDIS_URL, commands use an embedded redis-server, one per user, in $RELAY_HOME
+    (default: ./.relay where it exists, else ~/.local/share/relay), started on first use with a demo
+    environment. With RELAY_API_URL and RELAY_TOKEN set, flags, segments, env, audit and tokens go
+    through the admin API instead, audited with the token's owner. Exit codes: 0 ok, 1 error,
+    2 invalid input, 3 not found, 4 version conflict, 5 Redis unavailable (unreachable, out of
+    memory, read-only replica, password), 7 relay serve cannot listen on its address.
     """
 
 

@@ -12,8 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 
 from relay.access.sealing import Sealer
 from relay.cli.api import ApiClient, ApiWritePath, from_environment
@@ -34,6 +42,7 @@ EXIT_CODES: dict[type[RelayError], int] = {
     ConflictError: 4,
     UnavailableError: 5,
 }
+EXIT_CANNOT_LISTEN = 7  # relay serve: its address is in use, or not ours to take (6 is relay loadtest's)
 
 
 def settings(ctx: click.Context | None = None) -> Settings:
@@ -54,6 +63,39 @@ def fail(error: RelayError | str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def redis_failure(error: Exception, url: str, s: Settings) -> UnavailableError:
+    """A Redis failure as the condition it is (out of memory, read-only replica, password, ACL, or
+    unreachable), each with its own message and the URL's password masked; all exit with code 5.
+    Lua scripts report a refused command inside their own error ("… -OOM command not allowed"),
+    so the text is read as well as the class."""
+    where, said = redact_url(url), str(error)
+    if isinstance(error, OutOfMemoryError) or "-OOM " in said:
+        return UnavailableError(
+            f"Redis at {where} is out of memory: it is at its maxmemory with a policy that evicts nothing, "
+            f"so it refuses writes. Free memory or raise maxmemory (docs/deployment.md). Redis said: {said}"
+        )
+    if isinstance(error, ReadOnlyError) or "-READONLY " in said:
+        return UnavailableError(
+            f"Redis at {where} is a read-only replica: writes go to the primary. Point RELAY_REDIS_URL at "
+            f"the primary, or at Sentinel (redis+sentinel://…/master). Redis said: {said}"
+        )
+    if isinstance(error, AuthenticationError):
+        if s.redis_password or urlsplit(url).password:
+            return UnavailableError(
+                f"Redis at {where} refused the password (wrong password, or wrong user): check "
+                f"RELAY_REDIS_PASSWORD or the URL's. Redis said: {said}"
+            )
+        return UnavailableError(
+            f"Redis at {where} requires a password and none was given: set RELAY_REDIS_PASSWORD or put it "
+            f"in the URL (redis://:PASSWORD@host:6379/0). Redis said: {said}"
+        )
+    if isinstance(error, NoPermissionError):
+        return UnavailableError(f"Redis at {where} does not allow this user that command (its ACL): {said}")
+    if isinstance(error, ResponseError):
+        return UnavailableError(f"Redis at {where} answered with an error: {said}")
+    return unavailable(error, url)  # "Redis unreachable at …": refused, timed out, no such host
+
+
 def redis_url(s: Settings) -> str:
     return s.redis_url or EmbeddedRedis(s.data_dir).url
 
@@ -70,7 +112,7 @@ async def open_storage(s: Settings, *, seed: bool = True) -> AsyncIterator[Stora
         try:
             await storage.ping()
         except (RedisError, OSError) as e:
-            raise unavailable(e, url) from None
+            raise redis_failure(e, url, s) from None
         if s.embedded and seed:
             secrets = await seed_demo(WritePath(storage, actor="relay"), s.data_dir)
             if secrets:
@@ -81,7 +123,7 @@ async def open_storage(s: Settings, *, seed: bool = True) -> AsyncIterator[Stora
                 )
         yield storage
     except (RedisError, OSError) as e:
-        raise unavailable(e, url) from None
+        raise redis_failure(e, url, s) from None
     finally:
         await storage.close()
 
@@ -101,9 +143,16 @@ def run(coro_fn: Callable[[Storage], Awaitable[T]], *, seed: bool = True) -> T:
     try:
         return asyncio.run(main())
     except RelayError as e:
+        if s.embedded and isinstance(e, NotFoundError) and str(e).startswith("unknown environment"):
+            # Which Redis that was: a different RELAY_HOME, or a missing RELAY_REDIS_URL, is the usual cause.
+            click.echo(
+                f"note: this is the embedded Redis in {s.data_dir} (RELAY_HOME); "
+                "set RELAY_REDIS_URL to use another Redis",
+                err=True,
+            )
         fail(e)
     except (RedisError, OSError) as e:
-        fail(unavailable(e, redact_url(redis_url(s))))
+        fail(redis_failure(e, redis_url(s), s))
     raise AssertionError("unreachable")
 
 

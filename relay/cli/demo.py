@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 from importlib import resources
 from pathlib import Path
 
+from relay.access.environments import Environment
 from relay.store.writes import WritePath
 from relay.wire import codec
 
@@ -33,3 +36,30 @@ async def seed_demo(writer: WritePath, data_dir: str | Path) -> dict[str, str] |
     with os.fdopen(fd, "wb") as f:
         f.write(codec.dumps(secrets, pretty=True))
     return secrets
+
+
+async def demo_banner(writer: WritePath, data_dir: str | Path, url: str) -> str | None:
+    """What `relay serve` prints when it serves the demo environment (every start, so a second
+    `make run` shows it again): the URL, the demo keys and commands to try. None when there is no
+    demo environment, or its SDK key was rotated since the keys were written down."""
+    path = Path(data_dir) / CREDENTIALS_FILE
+    raw = await writer.storage.environment(DEMO_ENV)
+    if raw is None or not path.exists():
+        return None
+    keys = codec.loads(path.read_bytes(), what=str(path))
+    env = Environment.from_dict(codec.loads(raw))
+    if not isinstance(keys, dict) or not env.accepts("sdk", str(keys.get("sdk_key")), int(time.time() * 1000)):
+        return None
+    sdk, client_id = keys["sdk_key"], keys["client_side_id"]
+    relay = sys.argv[0] if sys.argv[0].endswith("relay") else "relay"  # .venv/bin/relay under make run
+    return (
+        f"relay serves the demo environment at {url}\n"
+        f"  SDK key (server-side SDKs):  {sdk}\n"
+        f"  client-side ID (browsers):   {client_id}\n"
+        f"  mobile key (mobile apps):    {keys.get('mobile_key', '')}\n"
+        f"  (kept in {path})\n"
+        "Try, in another terminal:\n"
+        f"  curl -s -H 'Authorization: {sdk}' {url}/sdk/latest-flags/checkout-kill-switch\n"
+        f"  curl -sN -H 'Authorization: {sdk}' {url}/flags      # a stream: leave it open, then\n"
+        f"  {relay} flags toggle checkout-kill-switch --off --env {DEMO_ENV}   # and watch the patch arrive"
+    )

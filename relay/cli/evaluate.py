@@ -1,4 +1,5 @@
-"""`relay eval` and `relay validate`: the evaluator and the write path's checks on files, with no server or Redis."""
+"""`relay eval` and `relay validate`: the evaluator on an environment's live flags in Redis or on a file,
+and the write path's checks on a file (no server, and for files no Redis)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 
 import click
 
-from relay.cli.common import settings
+from relay.cli.common import run, settings
 from relay.cli.show import echo_warnings, strict_option
 from relay.errors import ValidationError
 from relay.evaluation import DataWarning, Snapshot, parse_context, parse_items
 from relay.store.checks import MAX_REPORTED, check_document
+from relay.store.storage import Storage
+from relay.store.writes import WritePath
 from relay.wire import codec
 
 DEMO = "demo"
@@ -36,14 +39,28 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+async def _live(storage: Storage, env: str) -> tuple[Snapshot, int]:
+    """An environment's flags and segments as Redis holds them now, and its data version."""
+    writer = WritePath(storage, actor="")
+    flags, segments = parse_items(await writer.export(env), strict=False)
+    return Snapshot(flags, segments), (await storage.versions([env]))[env]
+
+
 @click.command("eval")
 @click.option(
+    "--env",
+    "env",
+    envvar="RELAY_ENV",
+    metavar="ENV",
+    help="Evaluate this environment's live flags, read from Redis (default: $RELAY_ENV; --file wins).",
+)
+@click.option(
+    "--file",
     "--flags",
     "source",
-    default=DEMO,
-    show_default=True,
     metavar="FILE",
-    help='A {"flags": {...}, "segments": {...}} file, or "demo" for the built-in demo flags.',
+    help='A {"flags": {...}, "segments": {...}} file, or "demo" for the built-in demo flags '
+    "(with neither --env nor --file: demo).",
 )
 @click.option(
     "--context",
@@ -54,15 +71,22 @@ def _fail(message: str) -> None:
 )
 @click.option("--flag", "flag_keys", multiple=True, metavar="KEY", help="Evaluate only these flags (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def eval_command(source: str, context_json: str, flag_keys: tuple[str, ...], as_json: bool) -> None:
-    """Evaluate flags for one context, exactly as LaunchDarkly's SDKs would."""
+def eval_command(
+    env: str | None, source: str | None, context_json: str, flag_keys: tuple[str, ...], as_json: bool
+) -> None:
+    """Evaluate flags for one context, exactly as LaunchDarkly's SDKs would: an environment's live
+    flags in Redis (--env), or a file's (--file)."""
     try:
-        snapshot = _read_items(source)
         raw = Path(context_json[1:]).read_bytes() if context_json.startswith("@") else context_json
         context = parse_context(codec.loads(raw, what="--context"))
+        snapshot = _read_items(source or DEMO) if source or not env else None
     except (ValidationError, OSError) as e:
         _fail(str(e))
         return
+    if snapshot is None:
+        assert env is not None
+        snapshot, version = run(lambda storage: _live(storage, env))
+        click.echo(f"{env}'s live flags in Redis, at data version {version}", err=True)
     keys = flag_keys or tuple(snapshot.flags)
     results: dict[str, Any] = {}
     for key in keys:

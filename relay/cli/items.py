@@ -47,13 +47,19 @@ def _writer(storage: Storage, actor: str) -> WritePath:
     return write_path(storage, actor)  # on Redis directly, or through the admin API (relay.cli.api)
 
 
+_HEADERS = {  # `flags list` and `segments list`: one row per item under these
+    "flag": f"{'KEY':<32} {'VERSION':<7} {'ON':<3}  {'RULES':<5}  DESCRIPTION",
+    "segment": f"{'KEY':<32} {'VERSION':<7} {'INCLUDED':<8}  RULES",
+}
+
+
 def _summary(item: dict[str, Any], kind: str) -> str:
-    head = f"{item['key']:<32} v{item['version']:<6}"
+    head = f"{item['key']:<32} {item['version']:<7}"
     rules = len(item.get("rules", []))
     if kind == "segment":
-        return f"{head} {len(item.get('included', []))} included, {rules} rules"
-    state = "ON " if item.get("on") else "off"
-    return f"{head} {state}  {rules} rules  {item.get('description', '')}"
+        return f"{head} {len(item.get('included', [])):<8}  {rules}"
+    state = "ON" if item.get("on") else "off"
+    return f"{head} {state:<3}  {rules:<5}  {item.get('description', '')}".rstrip()
 
 
 def _item_commands(kind: str) -> click.Group:
@@ -71,6 +77,7 @@ def _item_commands(kind: str) -> click.Group:
         if as_json:
             echo_json(items)
         else:
+            click.echo(_HEADERS[kind])
             for item in items.values():
                 click.echo(_summary(item, kind))
 

@@ -62,7 +62,7 @@ def seed(env: str, n_flags: int, n_segments: int, seed: int, batch: int, actor: 
 
     async def go(storage: Storage) -> int:
         writer = WritePath(storage, actor=actor)
-        bar = progress(len(items), "writing", True)
+        bar = progress(len(items), "writing", True, unit="item")  # (its rate said "conn/s")
         written = 0
         for i in range(0, len(items), batch):
             part: dict[str, dict[str, object]] = {"flags": {}, "segments": {}}

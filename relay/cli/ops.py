@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -13,12 +15,14 @@ import click
 import uvicorn
 
 from relay.app import bounded_protocol, create_admin, create_app
-from relay.cli.common import echo_json, fail, open_storage, redis_url, settings
+from relay.cli.common import EXIT_CANNOT_LISTEN, echo_json, fail, open_storage, redis_url, settings
+from relay.cli.demo import demo_banner
 from relay.cli.serving import WithAdmin
 from relay.config import Settings, admin_address, redact_url
 from relay.errors import RelayError
 from relay.runtime import logs
 from relay.store.embedded import EmbeddedRedis
+from relay.store.writes import WritePath
 
 
 @click.group("config")
@@ -39,6 +43,7 @@ def redis_group() -> None:
 
 @redis_group.command("status")
 def redis_status() -> None:
+    """Whether the embedded redis-server is running, and where its data lives ($RELAY_HOME)."""
     s = settings()
     e = EmbeddedRedis(s.data_dir)
     click.echo(f"embedded redis-server in {e.dir}: {'running' if e.running() else 'stopped'}")
@@ -72,6 +77,9 @@ def serve(host: str | None, port: int | None, workers: int | None, admin_port: i
         s = s.replace(admin_listen=f"{admin_host}:{admin_port}" if admin_port else "")
     logs.configure(s.log_level, s.log_format)
     log = logging.getLogger("relay.serve")
+    _check_listen(s.host, s.port)  # before any Redis is started for it
+    if s.admin_listen and s.workers == 1:  # the admin listener's too
+        _check_listen(*admin_address(s.admin_listen), hint="--admin-port or RELAY_ADMIN_LISTEN")
     embedded = EmbeddedRedis(s.data_dir) if s.embedded else None
     started = embedded.start() if embedded else False
     url = redis_url(s)
@@ -79,8 +87,10 @@ def serve(host: str | None, port: int | None, workers: int | None, admin_port: i
     # the embedded Redis is stopped below and process managers see status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        asyncio.run(_check_and_seed(s))
+        banner = asyncio.run(_check_and_seed(s))
         log.info("relay listening on http://%s:%d (Redis %s)", s.host, s.port, redact_url(url))
+        if banner:
+            click.echo(banner, err=True)
         options = {
             "host": s.host,
             "port": s.port,
@@ -101,6 +111,10 @@ def serve(host: str | None, port: int | None, workers: int | None, admin_port: i
             uvicorn.run("relay.app:app_from_environment", factory=True, workers=s.workers, **options)
         else:
             _serve_one(s, url, options, log)
+    except SystemExit as e:
+        if e.code == 3:  # uvicorn's "startup failed" (it logged why), which is relay's "not found"
+            fail(f"relay could not start serving on {s.host}:{s.port} (see the log above)", EXIT_CANNOT_LISTEN)
+        raise
     except RelayError as e:
         fail(e)
     except KeyboardInterrupt:
@@ -127,7 +141,24 @@ def _serve_one(s: Settings, url: str, options: dict[str, Any], log: logging.Logg
         sys.exit(3)  # as uvicorn.run: the server failed to start
 
 
-async def _check_and_seed(s: Settings) -> None:
-    """Fail fast if Redis is unreachable, and create the demo environment on a fresh embedded Redis."""
-    async with open_storage(s):
-        pass
+def _check_listen(host: str, port: int, hint: str = "--port or RELAY_PORT") -> None:
+    """Fail at once, with its own exit code, when the address cannot be listened on: uvicorn would
+    exit with 3 after starting everything, and 3 is relay's "not found"."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):  # SO_REUSEADDR, as uvicorn binds
+            pass
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            why = f"is in use (another relay node, or another server?): choose another with {hint}"
+        else:
+            why = f"cannot be listened on: {e.strerror or e}"
+        fail(f"{host}:{port} {why}", EXIT_CANNOT_LISTEN)
+
+
+async def _check_and_seed(s: Settings) -> str | None:
+    """Fail fast if Redis is unreachable, create the demo environment on a fresh embedded Redis, and
+    return what to show about it (relay.cli.demo.demo_banner) when the node serves it."""
+    async with open_storage(s) as storage:
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
+        return await demo_banner(WritePath(storage, actor="relay"), s.data_dir, f"http://{host}:{s.port}")

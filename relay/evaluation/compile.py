@@ -18,7 +18,7 @@ from relay.evaluation.generated.codegen import compile_flag
 from relay.evaluation.model import BROKEN, ContextTarget, Evaluation, Flag, FlagBody, Prerequisite, Reason, ReasonKind
 from relay.evaluation.reader import DataWarning, Reader, TrustedReader, check_depth
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
+KEY_PATTERN = re.compile(r"\A[A-Za-z0-9._-]{1,256}\Z")  # with fullmatch: "$" would let "a\n" through
 _OFF = Reason(ReasonKind.OFF)
 _TARGET = Reason(ReasonKind.TARGET_MATCH)
 _FALLTHROUGH = Reason(ReasonKind.FALLTHROUGH)
@@ -28,8 +28,9 @@ def parse_header(r: Reader, what: str, strict: bool) -> tuple[str, int, bool]:
     version = r.req_int("version")
     deleted = r.opt_bool("deleted")
     key = r.opt_str("key") or "" if deleted else r.req_str("key")
-    if strict and not deleted and not KEY_PATTERN.match(key):
-        r.fail("key", f'{what} keys use only letters, digits, ".", "_" and "-" (1 to 256 characters), got "{key}"')
+    if strict and not deleted and not KEY_PATTERN.fullmatch(key):
+        shown = key.encode("unicode_escape").decode()  # a newline shown as \n, not as a line break
+        r.fail("key", f'{what} keys use only letters, digits, ".", "_" and "-" (1 to 256 characters), got "{shown}"')
     if strict and version < 0:
         r.fail("version", "must not be negative")
     return key, version, deleted

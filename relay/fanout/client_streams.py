@@ -61,10 +61,26 @@ class ClientStreams(Registry[Group, Sink]):
     """Evaluated client streams, registered by their context's group (relay.fanout.registry drops
     the slow ones, writes the keep-alives and ends them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_context_bytes: int = 64 * 1024 * 1024) -> None:
         super().__init__()
         self._groups: dict[str, dict[tuple[Any, ...], Group]] = {}
         self.evaluations = 0  # re-evaluations done for changes: once per group, not per connection
+        # The memory budget of distinct contexts (Settings.client_stream_context_bytes): each group
+        # counts its context's serialized size (context_key) once, however many streams share it.
+        # A group's results and put cost a multiple of that, so this bounds them too.
+        self.max_context_bytes = max_context_bytes
+        self.context_bytes = 0
+        self.refused = 0  # streams refused for the budget
+
+    def admits(self, env: str, ctx: Context, audience: Audience, with_reasons: bool) -> bool:
+        """Whether a stream for this context fits: its group exists already, or its context fits in
+        what is left of the budget. Checked before the response starts; the group is made when the
+        stream sends its first event, with no await in between on relay's side."""
+        key = (audience.__name__, with_reasons, context_key(ctx))
+        if key in self._groups.get(env, ()) or self.context_bytes + len(key[2]) <= self.max_context_bytes:
+            return True
+        self.refused += 1
+        return False
 
     def group(self, rs: Ruleset, ctx: Context, audience: Audience, with_reasons: bool) -> Group:
         """The group of this context (created, and evaluated, by its first connection)."""
@@ -74,6 +90,7 @@ class ClientStreams(Registry[Group, Sink]):
         if group is None:
             results = rs.snapshot.evaluate_all(ctx, audience)
             group = groups[key] = Group(rs.env, ctx, audience, with_reasons, results, key)
+            self.context_bytes += len(key[2])
         return group
 
     def attach(self, group: Group, sink: Sink) -> Group:
@@ -82,7 +99,11 @@ class ClientStreams(Registry[Group, Sink]):
         the same context was made meanwhile, the newer one (changes reach only the groups held
         here, so a stream must never sit in a forgotten one, nor push a live one out). The stream
         re-reads its snapshot after attaching (relay.server.streaming), from whichever it joined."""
-        current = self._groups.setdefault(group.env, {}).setdefault(group.key, group)
+        groups = self._groups.setdefault(group.env, {})
+        current = groups.get(group.key)
+        if current is None:  # (forgotten since: counted again while it is held again)
+            current = groups[group.key] = group
+            self.context_bytes += len(group.key[2])
         self._add(current, sink)
         return current
 
@@ -96,6 +117,7 @@ class ClientStreams(Registry[Group, Sink]):
         groups = self._groups.get(key.env, {})
         if groups.get(key.key) is key:  # not a newer group of the same context
             del groups[key.key]
+            self.context_bytes -= len(key.key[2])
 
     def count(self, env: str | None = None) -> tuple[int, int]:
         """(connections, distinct contexts)."""

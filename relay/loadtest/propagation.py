@@ -246,11 +246,12 @@ class _NoBar:
         pass
 
 
-def progress(total: int, what: str, enabled: bool) -> Any:
+def progress(total: int, what: str, enabled: bool, unit: str = "conn") -> Any:
+    """A tqdm bar of `total` `unit`s (its rate reads "conn/s", "item/s"), or one that shows nothing."""
     if not enabled:
         return _NoBar()
     try:
         from tqdm import tqdm
     except ImportError:  # the loadtest extra is not installed: no bar, same results
         return _NoBar()
-    return tqdm(total=total, desc=what, unit="conn")
+    return tqdm(total=total, desc=what, unit=unit)

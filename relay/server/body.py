@@ -6,7 +6,7 @@ import gzip
 import io
 import zlib
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from relay.errors import BodyTooLarge, UnsupportedMediaType, ValidationError
 
@@ -17,11 +17,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body over {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or refused for a body slower than body_timeout: no one to answer
+        raise ValidationError("body", "the connection ended before the request body was complete") from None
     body = b"".join(chunks)
     if request.headers.get("content-encoding", "").lower() == "gzip":
         try:

@@ -69,9 +69,12 @@ class StreamGate:
         if self.draining:
             body = {"code": "shutting_down", "message": "this node is shutting down; reconnect"}
             return JsonResponse(body, status_code=503, headers={"Retry-After": "1", "Connection": "close"})
+        return self.busy("too_many_streams", f"this node holds its maximum of {self.max_connections} streams")
+
+    def busy(self, code: str, message: str) -> Response:
+        """A 503 with the jittered Retry-After of every refusal for a node's limits on streams."""
         retry = random.randint(self.retry_after, 2 * self.retry_after)
-        body = {"code": "too_many_streams", "message": f"this node holds its maximum of {self.max_connections} streams"}
-        return JsonResponse(body, status_code=503, headers={"Retry-After": str(retry)})
+        return JsonResponse({"code": code, "message": message}, status_code=503, headers={"Retry-After": str(retry)})
 
 
 class DirectStream(Response):

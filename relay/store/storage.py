@@ -3,8 +3,9 @@
 The only module that imports `redis`. Layout (prefix P, default "relay"; environment E):
 
     P:environments            hash    E -> environment JSON (secret keys only as hashes)
-    P:environments:changes    channel an environment JSON whenever one is created or changed;
-                                      {"key": E, "deleted": true} when one is deleted
+    P:@environments           channel an environment JSON whenever one is created or changed;
+                                      {"key": E, "deleted": true} when one is deleted ("@": never
+                                      an environment's, and outside the P:*:changes pattern)
     P:environments:deleted    hash    E -> when it was deleted (until it is created again)
     P:E:flags, P:E:segments   hash    item key -> item JSON (deletes leave a versioned tombstone)
     P:E:version               string  the environment's data version, +1 on every change
@@ -196,7 +197,9 @@ class Storage:
 
     @property
     def environments_channel(self) -> str:
-        return f"{self.prefix}:environments:changes"
+        # Was P:environments:changes, an environment's channel too ("environments"); no env key has "@",
+        # and outside P:*:changes, older nodes' pattern does not mistake it for an environment's either.
+        return f"{self.prefix}:@environments"
 
     @property
     def deleted_key(self) -> str:
@@ -213,8 +216,8 @@ class Storage:
         return f"{self.prefix}:tokens:changes"
 
     def env_of_channel(self, channel: str) -> str | None:
-        """The environment a change channel belongs to (None for the environments and tokens channels)."""
-        if channel in (self.environments_channel, self.tokens_channel):
+        """The environment of a change channel (P:E:changes; RESERVED_ENV_KEYS' are relay's own, not one's)."""
+        if channel == self.environments_channel:
             return None
         return channel[len(self.prefix) + 1 : -len(":changes")]
 

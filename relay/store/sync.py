@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from relay.access.environments import Environment
+from relay.access.environments import RESERVED_ENV_KEYS, Environment
 from relay.errors import RelayError, ValidationError
 from relay.evaluation import Flag, Segment, parse_flag, parse_segment
 from relay.evaluation.evaluator import FUSE_AFTER
@@ -52,6 +52,27 @@ async def _compile_bodies(rs: Ruleset, chunk: int = 200) -> None:
     gc.freeze()
 
 
+def _log_applied(change: Change) -> None:
+    """One change as a node applied it, and how long after its write (the writer's clock, so only
+    as exact as the clocks agree)."""
+    item = change.item
+    verb = "deleted" if item.deleted else "applied"
+    if change.written_ms is None:
+        after = ""
+    else:
+        after = f", {max(time.time() * 1000 - change.written_ms, 0):.0f} ms after the write"
+    logger.info(
+        "%s: %s %s %s (version %d, data version %d)%s",
+        change.env,
+        verb,
+        change.kind,
+        change.key,
+        item.version,
+        change.version,
+        after,
+    )
+
+
 class Sync:
     """Keeps `state` (a State of its own unless given one) current from `storage`."""
 
@@ -79,6 +100,7 @@ class Sync:
         self.reset_listeners: list[ResetListener] = [on_reset] if on_reset else []
         self._wanted: set[str] = set()  # environments the version check found behind
         self._suspects: dict[str, int] = {}
+        self._records: dict[str, bytes] = {}  # each environment's record as last applied
         self._warmer: asyncio.Task[None] | None = None
 
     # public -------------------------------------------------------------------------------------
@@ -151,10 +173,14 @@ class Sync:
 
     async def _check_versions_once(self) -> None:
         rulesets = self.state.rulesets
-        envs = sorted(await self.storage.environments())
+        records = await self.storage.environments()
+        envs = sorted(records)
         for env in envs:
             if env not in rulesets:
                 self._wanted.add(env)
+            elif records[env] != self._records.get(env):  # a record change whose message was missed (or
+                self._records[env] = records[env]  # was sent by another version, on another channel)
+                self._set_environment(records[env])
         missing = sorted(set(rulesets) - set(envs))
         deleted = await self.storage.deleted_environments(missing)
         for env in missing:
@@ -184,6 +210,7 @@ class Sync:
     async def _load_all(self) -> None:
         raw_envs = await self.storage.environments()
         self.state.set_environments(e for e in map(self._environment, raw_envs.values()) if e is not None)
+        self._records = dict(raw_envs)
         for env in sorted(raw_envs):
             await self.resync(env)
         rulesets = self.state.rulesets
@@ -217,6 +244,7 @@ class Sync:
         if env is None:
             return None
         self.state.set_environments((env,))
+        self._records[env.key] = raw
         return env.key
 
     async def resync(self, env: str) -> list[Change]:
@@ -251,11 +279,11 @@ class Sync:
         gc.freeze()
         self.state.resyncs += 1
         self._warm(rs)
-        logger.info(
+        logger.info(  # live items: a deleted one's tombstone is kept (for its version), not counted
             "%s: loaded %d flags, %d segments at version %d (%d changed)",
             env,
-            len(flags),
-            len(segments),
+            sum(1 for f in flags.values() if not f.deleted),
+            sum(1 for s in segments.values() if not s.deleted),
             version,
             len(changes),
         )
@@ -289,6 +317,7 @@ class Sync:
         """A deleted environment: forget it and end its streams (its SDKs reconnect, to a 401)."""
         self._wanted.discard(env)
         self._suspects.pop(env, None)
+        self._records.pop(env, None)
         if self.state.drop_environment(env):
             logger.info("%s: environment deleted; dropped it and ended its streams", env)
             self._emit_reset(env)
@@ -309,7 +338,8 @@ class Sync:
             return
         rs = self.state.rulesets.get(env)
         if rs is None:
-            await self.resync(env)
+            if env not in RESERVED_ENV_KEYS:  # else a channel of relay's own (P:tokens:changes), not an environment's
+                await self.resync(env)
             return
         try:
             decoded = read_message(message["data"], what=channel)
@@ -340,6 +370,8 @@ class Sync:
         change = Change(env, version, kind, key, item, decoded.written_ms)
         rs.apply(change)
         self._emit(env, [change])
+        if logger.isEnabledFor(logging.INFO):  # `relay serve`: "watch the node apply it", one line a change
+            _log_applied(change)
 
     def _emit_reset(self, env: str) -> None:
         for listener in self.reset_listeners:

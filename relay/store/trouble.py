@@ -47,7 +47,7 @@ _CLASSES: tuple[tuple[type[BaseException], str], ...] = (
 )
 MESSAGES = {
     "out_of_memory": "Redis is out of memory (maxmemory reached) and refuses writes",
-    "read_only": "Redis is a read-only replica and refuses writes (point relay at the master)",
+    "read_only": "Redis is a read-only replica and refuses writes (point relay at the primary, or at Sentinel)",
     "auth": "Redis refused relay's credentials (wrong password or ACL user)",
     "no_permission": "Redis's ACL does not allow relay this command",
     "pool_exhausted": "every Redis connection of this pool is in use",

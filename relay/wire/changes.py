@@ -7,7 +7,7 @@ the `Change` every node's sync makes of it. The only encoder and decoder of that
 The data version comes first and is spliced in by the write script (relay.store.storage._WRITE),
 the only place it is known: the writer encodes the rest, `message_tail`.
 
-The environments channel (P:environments:changes) carries an environment's record (JSON, read by
+The environments channel (P:@environments) carries an environment's record (JSON, read by
 relay.access.environments) whenever it is created or changed, and, when it is deleted:
 
     {"key":"staging","deleted":true}                                                  `deletion`

@@ -62,3 +62,27 @@ def test_a_stream_attaching_to_an_emptied_group_joins_the_newer_group_of_its_con
     streams.on_change(rs, _toggle_off(rs))
     assert len(y) == 1 and len(z) == 1
     assert not x
+
+
+def test_a_context_s_bytes_count_once_per_group_and_are_freed_with_it() -> None:
+    from relay.wire.clientside import context_key
+
+    rs, size = _ruleset(), len(context_key(USER))
+    streams = ClientStreams(max_context_bytes=size)
+    other = parse_context({"kind": "user", "key": "bob"})
+    sinks = [_sink([]) for _ in range(3)]
+    assert streams.admits("prod", USER, for_browsers, False)
+    g1 = streams.group(rs, USER, for_browsers, False)
+    streams.attach(g1, sinks[0])
+    streams.attach(streams.group(rs, USER, for_browsers, False), sinks[1])
+    assert streams.context_bytes == size  # two streams, one context
+    assert streams.admits("prod", USER, for_browsers, False)  # held already: no more bytes
+    assert not streams.admits("prod", other, for_browsers, False) and streams.refused == 1
+    y_group = streams.group(rs, USER, for_browsers, False)
+    streams.detach(g1, sinks[0])
+    streams.detach(g1, sinks[1])  # emptied and forgotten
+    assert streams.context_bytes == 0
+    streams.attach(y_group, sinks[2])  # a late stream puts its group back: counted again
+    assert streams.context_bytes == size
+    streams.detach(y_group, sinks[2])
+    assert streams.context_bytes == 0 and streams.admits("prod", other, for_browsers, False)

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from relay.store.embedded import find_redis_server
@@ -19,10 +20,16 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path, *, persistent: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, persistent: bool = False, port: int | None = None, binary: str | None = None,
+        args: Sequence[str] = (), password: str | None = None,
+    ) -> None:  # fmt: skip
         self.dir = directory
         self.port = port or free_port()
         self.persistent = persistent
+        self.binary = binary  # default: relay's own (find_redis_server)
+        self.args = tuple(args)  # more redis-server options: "--maxmemory", "1mb", …
+        self.password = password  # requirepass
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,15 +39,17 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         aof = "yes" if self.persistent else "no"
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "", "--appendonly", aof, "--appendfsync", "always"]  # fmt: skip
+        args = [self.binary or find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir), "--save", "", "--appendonly", aof, "--appendfsync", "always",
+                *(("--requirepass", self.password) if self.password else ()), *self.args]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ping = f"AUTH {self.password}\r\nPING\r\n".encode() if self.password else b"PING\r\n"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    s.sendall(ping)
+                    if s.recv(32).replace(b"+OK\r\n", b"", 1).startswith(b"+PONG"):
                         return self
             except OSError:
                 time.sleep(0.02)

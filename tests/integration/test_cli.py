@@ -113,7 +113,7 @@ def test_config_file_and_environment_variables(tmp_path: Path, monkeypatch: pyte
     assert bad_bool.exit_code == 2 and "expected bool, got 'sometimes'" in bad_bool.output
     assert shown["redis_url"] == "redis://:****@db:6379/0"
     bad = relay(["config", "show"], {"RELAY_PORT": "eighty"})
-    assert bad.exit_code == 2 and "$RELAY_port: expected int, got 'eighty'" in bad.output
+    assert bad.exit_code == 2 and "$RELAY_PORT: expected int, got 'eighty'" in bad.output
     (tmp_path / "config" / "relay.yaml").write_text("prot: 1\n")
     assert "unknown setting" in relay(["config", "show"], {}).output
 

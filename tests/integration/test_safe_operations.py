@@ -328,7 +328,7 @@ def test_env_delete_needs_confirmation(url: str, monkeypatch: pytest.MonkeyPatch
 def test_env_delete_removes_audits_and_announces_it(url: str) -> None:
     client = redis.Redis.from_url(url)
     client.xadd("relay:prod:events", {"kind": "summary"})
-    channel = Channel(url, "relay:environments:changes")
+    channel = Channel(url, "relay:@environments")
     try:
         result = relay(["env", "delete", "prod", "--yes", "--comment", "retired"], url)
         assert result.exit_code == 0, result.output

@@ -52,8 +52,9 @@ def test_the_key_layout(redis_server: RedisServer) -> None:
         storage = Storage(default.client, "pfx")
         assert storage.key("prod", "flags") == "pfx:prod:flags"
         assert storage.environments_key == "pfx:environments"
-        assert storage.environments_channel == "pfx:environments:changes"
+        assert storage.environments_channel == "pfx:@environments"  # no environment's, and outside the pattern
         assert storage.changes_pattern == "pfx:*:changes"
+        assert storage.env_of_channel("pfx:environments:changes") == "environments"  # (one made before it was reserved)
         assert storage.env_of_channel("pfx:prod:changes") == "prod"
         assert storage.env_of_channel("pfx:my.env-1:changes") == "my.env-1"
         assert storage.env_of_channel(storage.environments_channel) is None

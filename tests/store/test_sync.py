@@ -106,6 +106,32 @@ def test_new_environments_are_picked_up_without_a_restart(redis_server: RedisSer
     run_async(scenario())
 
 
+def test_an_environment_record_changed_by_an_older_writer_is_applied_at_the_version_check(
+    redis_server: RedisServer,
+) -> None:
+    # A writer of an older version announces records on the old channel (P:environments:changes),
+    # which this version does not read: the periodic check still applies the record (a rotated key),
+    # and a message on a channel of relay's own (P:tokens:changes) makes no environment of it.
+    async def scenario() -> None:
+        admin, _ = await new_env(redis_server.url)
+        sync, _ = _sync(redis_server.url, version_check_interval=0.2)
+        task = asyncio.create_task(sync.run())
+        await asyncio.wait_for(sync.state.loaded.wait(), 5)
+        client = admin.storage.client
+        record = await admin.environment("prod")
+        rotated = record.rotated("sdk", "sdk-from-an-older-writer", 0, 0)
+        await client.hset("relay:environments", "prod", codec.dumps(rotated.to_dict()))
+        await client.publish("relay:environments:changes", codec.dumps(rotated.to_dict()))
+        await client.publish("relay:tokens:changes", b'{"id": "tok_000000000000"}')
+        await eventually(
+            lambda: sync.state.environments["prod"].accepts("sdk", "sdk-from-an-older-writer", 1), what="the record"
+        )
+        assert sorted(sync.state.rulesets) == ["prod"]  # no "environments", no "tokens"
+        task.cancel()
+
+    run_async(scenario())
+
+
 def test_redis_killed_and_restarted_with_writes_meanwhile_converges(
     persistent_redis: RedisServer, tmp_path: Path
 ) -> None:

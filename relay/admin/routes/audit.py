@@ -13,7 +13,7 @@ from relay.admin.responses import json_response
 from relay.admin.routes.items import written
 from relay.admin.state import caller, comment_of, item_check, json_body
 from relay.errors import ValidationError
-from relay.store import audit_log
+from relay.store import audit_history, audit_log
 from relay.store.audit_log import AuditQuery
 
 MAX_LIMIT = 1000
@@ -55,12 +55,17 @@ def query(request: Request) -> AuditQuery:
 
 
 async def list_audit(request: Request) -> Response:
-    """Newest first; `next` is the cursor of the following page, null at the end."""
+    """Newest first; `next` is the cursor of the following page, null at the end. `history` says where
+    the kept log begins and whether older entries were trimmed for the cap (a last page then ends
+    there, not at the environment's creation)."""
     env = request.path_params["env"]
     state, who = await caller(request, Action.READ, env)
     q = query(request)
-    entries, cursor = await audit_log.read_page(state.writer(who), env, q)
-    return json_response({"entries": [audit_log.view(e) for e in entries], "next": cursor})
+    writer = state.writer(who)
+    entries, cursor = await audit_log.read_page(writer, env, q)
+    history = await audit_history.trim(writer.storage, env)
+    body = {"entries": [audit_log.view(e) for e in entries], "next": cursor, "history": history.to_dict()}
+    return json_response(body)
 
 
 async def revert(request: Request) -> Response:

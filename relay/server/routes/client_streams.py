@@ -26,6 +26,9 @@ async def _evaluated_stream(
         key_hash = node.check_secure_mode(request.scope["query_string"], env, ctx)
     reasons = with_reasons(request.scope["query_string"])
     streams = node.client_streams
+    if not streams.admits(env.key, ctx, audience, reasons):  # a new distinct context past the budget
+        message = f"this node holds its budget of {streams.max_context_bytes} bytes of distinct stream contexts"
+        return node.gate.busy("too_many_contexts", message)
     group = None
 
     def snapshot() -> tuple[int, bytes]:

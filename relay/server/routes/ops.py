@@ -67,6 +67,13 @@ async def status(request: Request) -> Response:
         "rate_limit": {"per_second": node.event_limits.rate, "burst": node.event_limits.burst},
     }
     out["warnings"] = node.warnings
+    streams = node.client_streams
+    out["client_stream_contexts"] = {
+        "bytes": streams.context_bytes,
+        "max_bytes": streams.max_context_bytes,
+        "refused": streams.refused,
+    }
+    out["audit"] = {"max_entries": node.settings.audit_max_entries}  # older entries are trimmed (relay audit)
     out["process"] = _process()
     return JsonResponse(out)
 

@@ -1,10 +1,11 @@
-"""uvicorn's httptools protocol with the limits it lacks: request-head size, header count, and a
-deadline for a request head to arrive.
+"""uvicorn's httptools protocol with the limits it lacks: request-head size, header count, and
+deadlines for a request head, and then its body, to arrive.
 
 Measured on uvicorn 0.54 + httptools: a 10 MB header and 100,000 headers were both accepted
-(buffered in full), and a connection that never sends a byte was held forever, so a handful of
-clients could exhaust a node's memory or file descriptors. Beyond a limit the client gets 431 (or
-408 for the deadline) with a JSON body, and the connection is closed.
+(buffered in full), a connection that never sends a byte was held forever, and so was one that
+sent a whole head with `Content-Length: 100000` and then one body byte; so a handful of clients,
+with no credential, could exhaust a node's memory or file descriptors. Beyond a limit the client
+gets 431 (or 408 for a deadline) with a JSON body, and the connection is closed.
 
 The limits are each connection's own, given when it is made: `bounded(limits)` is what uvicorn's
 `http=` option takes, and nothing process-wide is changed.
@@ -30,6 +31,7 @@ class HeadLimits:
     max_head_bytes: int  # request line + headers; LaunchDarkly's browser SDK puts the context here
     max_headers: int
     head_timeout: float  # seconds for a request head to arrive, on a new or kept-alive connection
+    body_timeout: float = 10.0  # seconds for a request's body to arrive in full once its head has
 
 
 def _reply(status: int, code: str, message: str) -> bytes:
@@ -57,6 +59,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         self.max_head_bytes = limits.max_head_bytes
         self.max_headers = limits.max_headers
         self.head_timeout = limits.head_timeout
+        self.body_timeout = limits.body_timeout
         self._in_head = True
         self._head_bytes = 0
         self._header_count = 0
@@ -66,6 +69,9 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._refused = False
         self._body_pending = False  # the current request's head is in, its body not all yet
         self._answered_early = False  # its response went out before that body had all arrived
+        self._body_deadline: asyncio.TimerHandle | None = None
+        self._awaiting_body = False  # between the body deadline's start and the body's end
+        self._body_since = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -73,6 +79,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_deadline()
+        self._disarm_body_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -84,6 +91,10 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse(431, f"request head over {self.max_head_bytes} bytes")
+        # A body still to come after what this read brought (a request without one, or whose body
+        # came with its head, completes within the read and costs no timer).
+        if self._body_pending and not self._awaiting_body and not self._refused:
+            self._arm_body_deadline()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -106,6 +117,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._body_pending = False
+        self._awaiting_body = False  # (the body deadline's timer, if pending, finds nothing to do)
         if self._answered_early:  # the rest of the body is in: what comes now is the next head
             self._answered_early = False
             self._await_next_head()
@@ -148,6 +160,42 @@ class BoundedHttpTools(HttpToolsProtocol):
             return
         self._head_timed_out()
 
+    def _arm_body_deadline(self) -> None:
+        """The body now awaited must be all in within body_timeout; one timer per connection, as
+        for the head."""
+        self._awaiting_body = True
+        self._body_since = self.loop.time()
+        if self._body_deadline is None and self.body_timeout > 0:
+            self._body_deadline = self.loop.call_at(self._body_since + self.body_timeout, self._body_check)
+
+    def _disarm_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _body_check(self) -> None:
+        self._body_deadline = None
+        if not self._awaiting_body or self.transport.is_closing():
+            return
+        due = self._body_since + self.body_timeout
+        if self.loop.time() < due:  # this wait began after the timer was armed
+            self._body_deadline = self.loop.call_at(due, self._body_check)
+            return
+        self._body_timed_out()
+
+    def _body_timed_out(self) -> None:
+        message = f"no complete request body within {self.body_timeout:g} s"
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:  # answered already (a 413, say): just close
+            self.logger.info("closed a connection from %s: %s", self.client and self.client[0], message)
+            self._refused = True
+            self.transport.close()
+            return
+        self._refuse(408, message)
+        if cycle is not None:  # the app waiting for the body hears the client is gone: it answers no more
+            cycle.disconnected = True
+            cycle.message_event.set()
+
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # else this class has answered already
             super().send_400_response(msg)
@@ -163,7 +211,9 @@ class BoundedHttpTools(HttpToolsProtocol):
             return
         self._refused = True
         self._in_head = False
+        self._awaiting_body = False
         self._disarm_deadline()
+        self._disarm_body_deadline()
         self.logger.info("refused a request from %s: %s", self.client and self.client[0], message)
         code = "request_timeout" if status == 408 else "headers_too_large"
         self.transport.write(_reply(status, code, message))
