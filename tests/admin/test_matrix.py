@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from relay.access.tokens import DIRECT_REDIS
+from relay.access.tokens import DIRECT_REDIS, generate
 from relay.admin import app as admin_app
 from relay.store.tokens import TokenStore
 from tests.admin.conftest import Api
@@ -31,7 +31,7 @@ class Who:
     role: str | None  # None: no live token at all
     envs: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
-    state: str = "live"  # live, expired, revoked, malformed
+    state: str = "live"  # live, expired, revoked, or how the Authorization header is malformed (MALFORMED)
 
 
 WHO = {
@@ -46,6 +46,20 @@ WHO = {
     "admin-expired": Who("admin", state="expired"),
     "admin-revoked": Who("admin", state="revoked"),
     "malformed": Who(None, state="malformed"),
+    "malformed-prefix": Who(None, state="prefix"),
+    "malformed-checksum": Who(None, state="checksum"),
+    "malformed-truncated": Who(None, state="truncated"),
+    "malformed-absent": Who(None, state="absent"),
+    "malformed-scheme": Who(None, state="scheme"),
+}
+_GOOD = generate()  # well formed, never issued
+MALFORMED = {  # the Authorization header for each malformed state (None: no header at all)
+    "malformed": "Bearer relay_pat_not-a-token",
+    "prefix": "Bearer " + _GOOD.replace("relay_pat_", "relay_pak_"),
+    "checksum": "Bearer " + _GOOD[:-1] + ("0" if _GOOD[-1] != "0" else "1"),
+    "truncated": "Bearer " + _GOOD[:-3],
+    "absent": None,
+    "scheme": "Basic " + _GOOD,
 }
 RANK = {"reader": 1, "writer": 2, "admin": 3}
 
@@ -163,9 +177,10 @@ def test_the_table_covers_every_documented_operation() -> None:
     assert public == PUBLIC
 
 
-def _token(api: Api, who: Who) -> str:
-    if who.state == "malformed":
-        return "relay_pat_not-a-token"
+def _token(api: Api, who: Who) -> str | None:
+    """The token to send (None: send `MALFORMED[who.state]` as the header instead)."""
+    if who.state in MALFORMED:
+        return None
     if who.state == "expired":  # issued 31 days ago for 30
         ago = TokenStore(storage_for(api.redis.url), clock=lambda: time.time() - 31 * 86_400)
 
@@ -184,12 +199,14 @@ def _token(api: Api, who: Who) -> str:
 def test_every_route_answers_as_specified(api: Api, name: str) -> None:
     who = WHO[name]
     token = _token(api, who)
+    header = {} if token is not None or MALFORMED[who.state] is None else {"Authorization": MALFORMED[who.state]}
     wrong, failed, table = [], 0, _route_table()
     # Every set-up first: once this address has failed to authenticate 10 times, even root's calls get 429.
     names = [f"matrix-{next(_fresh)}" for _ in table]
     made = [setup(api, fresh) if setup else {} for fresh, (*_, setup) in zip(names, table, strict=True)]
     for fresh, more, (op, method, path, options, success, allowed, _) in zip(names, made, table, strict=True):
-        r = api.call(method, path.format(fresh=fresh, **more), token, **options)
+        sent = {**options, "headers": {**options.get("headers", {}), **header}}
+        r = api.call(method, path.format(fresh=fresh, **more), token, **sent)
         if op in PUBLIC:
             want = success
         elif who.state != "live":  # each request a failed authentication; the 11th from this address: 429
