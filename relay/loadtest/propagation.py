@@ -117,22 +117,24 @@ def _connections(plan: Plan, environment: Environment, on_event: OnEvent, arrive
 
 async def run(plan: Plan) -> Report:
     """Open the streams, check them, flip, measure. Raises `streams.StreamsNotReady` (nothing
-    written) when streams failed, and `results.NoSamples` when no stream saw any flip."""
+    written) when streams failed, `results.NoSamples` when no stream saw any flip, and
+    `ApiFlipError` when the admin API (`via="api"`) refused a flip or could not be reached."""
     if plan.kind != "client" and not plan.sdk_key:
         raise ValueError("server-side streams need an SDK key (--sdk-key)")
     if plan.via == "api" and not (plan.api_url and plan.token):
         raise ValueError("flips through the admin API need --api-url and --token")
     _raise_fd_limit(plan.connections)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
-    writer = WritePath(storage, actor="loadtest")
-    conns: list[SSEConnection] = []
-    opened = streams.Opened(live=[])
+    # Before anything is opened: a bad --api-url is refused with nothing to clean up.
     api = (
         ApiFlipper(plan.api_url or "", plan.token or "", plan.env, plan.flag, plan.timeout)
         if plan.via == "api"
         else None
     )
+    storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
+    writer = WritePath(storage, actor="loadtest")
+    conns: list[SSEConnection] = []
+    opened = streams.Opened(live=[])
     sent: dict[int, float] = {}  # version -> when its flip was asked for
     try:
         environment = await writer.environment(plan.env)
