@@ -25,7 +25,7 @@ from relay.errors import (
     ValidationError,
 )
 from relay.evaluation import DataWarning
-from relay.store.plan import Confirm, ItemChange, WriteResult
+from relay.store.plan import Confirm, EnvironmentPlan, ItemChange, WriteResult
 from relay.wire import codec
 
 _ERRORS: dict[int, type[RelayError]] = {401: Unauthorized, 403: Forbidden, 404: NotFoundError, 409: ConflictError}
@@ -114,6 +114,14 @@ def _written(answer: dict[str, Any]) -> WriteResult:
 
 def _dry(dry_run: bool, strict: bool | None = None) -> dict[str, str]:
     return {**({"dry_run": "true"} if dry_run else {}), **({} if strict is None else {"strict": str(strict).lower()})}
+
+
+def _env_plan(answer: dict[str, Any]) -> EnvironmentPlan:
+    """The API's answer to an environment DELETE as the write path's plan."""
+    return EnvironmentPlan(
+        answer["env"], answer["action"], bool(answer["dry_run"]), int(answer["flags"]), int(answer["segments"]),
+        int(answer["data_version"]), answer.get("lost_data") or "", tuple(answer.get("keys", ())),
+    )  # fmt: skip
 
 
 def _storage_entry(e: dict[str, Any]) -> dict[str, str]:
@@ -283,6 +291,23 @@ class ApiWritePath:
             "client_side_id": e["clientSideId"],
             "mobile_key": e["mobileKey"],
         }
+
+    async def delete_environment(
+        self, env: str, *, confirm: Confirm, dry_run: bool = False, comment: str = ""
+    ) -> EnvironmentPlan:
+        """As the write path's: the plan (a dry run on the API) first, `confirm` asked with it, then the delete."""
+        headers = {"X-Relay-Comment": comment} if comment else {}
+        planned = _env_plan(
+            await self.client.acall("DELETE", self._env(env), params={"confirm": env, "dry_run": "true"})
+        )
+        if dry_run:
+            return planned
+        if not confirm(planned):
+            raise ValidationError(
+                "", f'deleting environment "{env}" ({planned.flags} flags, {planned.segments} segments) was not '
+                "confirmed; nothing deleted"
+            )  # fmt: skip
+        return _env_plan(await self.client.acall("DELETE", self._env(env), params={"confirm": env}, headers=headers))
 
     def __getattr__(self, name: str) -> Any:
         """What the API does not do yet (rotating keys, secure mode, accepting Redis's data): said plainly."""

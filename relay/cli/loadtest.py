@@ -91,6 +91,13 @@ def seed(env: str, n_flags: int, n_segments: int, seed: int, batch: int, actor: 
     "--allow-partial", is_flag=True,
     help="If some streams fail to connect, measure the others instead of stopping (at least one must connect).",
 )  # fmt: skip
+@click.option(
+    "--via", type=click.Choice(["redis", "api"]), default="redis", show_default=True,
+    help="Flip through the write path on Redis (as `relay flags toggle` does without RELAY_API_URL), or with a "
+    "PATCH merge patch {\"on\": …} to the admin API (--api-url, --token).",
+)  # fmt: skip
+@click.option("--api-url", envvar="RELAY_API_URL", help="The admin listener, e.g. http://127.0.0.1:8031 (--via api).")
+@click.option("--token", envvar="RELAY_TOKEN", help="A writer token for the environment (--via api).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the JSON report here.")
 @click.option(
     "--plot", "plot_paths", multiple=True, type=click.Path(dir_okay=False), callback=_plot_paths,
@@ -98,12 +105,15 @@ def seed(env: str, n_flags: int, n_segments: int, seed: int, batch: int, actor: 
 )  # fmt: skip
 def propagation_command(
     target: str, env: str, sdk_key: str | None, kind: str, connections: int, contexts: int, flips: int,
-    interval: float, timeout: float, allow_partial: bool, report_path: str | None, plot_paths: tuple[str, ...],
+    interval: float, timeout: float, allow_partial: bool, via: str, api_url: str | None, token: str | None,
+    report_path: str | None, plot_paths: tuple[str, ...],
 ) -> None:  # fmt: skip
-    """Flip a flag through the write path and time commit -> event on every connection.
+    """Flip a flag through the write path (or the admin API) and time commit -> event on every connection.
 
     The commit time is when this tool's own Redis subscriber sees the change, so neither the CLI's
-    start-up nor the node's is counted. Redis is RELAY_REDIS_URL (or the embedded one).
+    start-up nor the node's is counted. Redis is RELAY_REDIS_URL (or the embedded one). The report
+    also gives asked -> event: from the flip's call (--via redis) or request sent (--via api) to each
+    stream, the figure to compare the two paths by.
 
     Every stream must connect and get its first event before the first flip; if any fails, the
     tool says why (with counts), writes nothing and exits 6 (unless --allow-partial).
@@ -112,11 +122,13 @@ def propagation_command(
         raise click.UsageError(
             f"--kind {kind} opens server-side streams: they need --sdk-key (or RELAY_LOADTEST_SDK_KEY)"
         )
+    if via == "api" and not (api_url and token):
+        raise click.UsageError("--via api flips with PATCH on the admin API: it needs --api-url and --token")
     s = settings()
     plan = propagation.Plan(
         target=target.rstrip("/"), redis_url=redis_url(s), env=env, sdk_key=sdk_key, kind=kind,
         connections=connections, contexts=contexts, flips=flips, interval=interval, timeout=timeout,
-        prefix=s.redis_prefix, allow_partial=allow_partial,
+        prefix=s.redis_prefix, allow_partial=allow_partial, via=via, api_url=api_url, token=token,
     )  # fmt: skip
     try:
         result = _run_fast(propagation.run(plan))
@@ -124,6 +136,8 @@ def propagation_command(
         partial = f"; --allow-partial measures the {e.connected} that did" if e.connected else ""
         fail(f"{e}\nnothing was flipped and nothing written to Redis{partial}", EXIT_NOT_CONNECTED)
     except NoSamples as e:
+        fail(str(e), EXIT_INCORRECT)
+    except propagation.ApiFlipError as e:
         fail(str(e), EXIT_INCORRECT)
     except RelayError as e:
         fail(e)

@@ -2,10 +2,12 @@
 
 Opens N real SSE connections (server-side `/all`, client-side `/eval` over many distinct contexts,
 or a mix) against a relay node and, once every one has had its first event, flips a flag K times
-through the real write path, recording for every connection and every flip the time from the
-commit — seen by this tool's own Redis subscriber, so nobody's start-up is counted — to the
-event's arrival. Also checks that every connection got every change, in order. If streams do not
-connect, it stops before the first write (`streams.StreamsNotReady`).
+through the real write path (or, with `via="api"`, a PATCH to the admin API), recording for every
+connection and every flip the time from the commit — seen by this tool's own Redis subscriber, so
+nobody's start-up is counted — to the event's arrival, and from the moment the flip was asked for
+(the write path called, the request sent) to the event's arrival, the end to end a caller sees.
+Also checks that every connection got every change, in order. If streams do not connect, it stops
+before the first write (`streams.StreamsNotReady`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 import re
 import resource
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +28,7 @@ from relay.access.environments import Environment
 from relay.config import Settings
 from relay.errors import NotFoundError
 from relay.loadtest import results, streams
+from relay.loadtest.api_flip import ApiFlipError, ApiFlipper
 from relay.loadtest.commits import CommitWatcher
 from relay.loadtest.results import Report, StreamRecord
 from relay.loadtest.sse_client import OnEvent, SSEConnection
@@ -33,7 +37,7 @@ from relay.store.storage import Storage, connect
 from relay.store.writes import WritePath
 from relay.wire.clientside import encode_context
 
-__all__ = ["FLAG", "Plan", "Report", "run"]
+__all__ = ["FLAG", "ApiFlipError", "Plan", "Report", "run"]
 
 FLAG = "loadtest-kill-switch"
 VERSION = re.compile(rb'"version":(\d+)')
@@ -56,6 +60,9 @@ class Plan:
     connect_concurrency: int = 200
     progress: bool = True
     allow_partial: bool = False  # measure the streams that connected instead of stopping
+    via: str = "redis"  # redis: the write path, as `relay flags toggle` on Redis; api: PATCH to the admin API
+    api_url: str | None = None  # the admin listener, for via="api"
+    token: str | None = None  # a writer token for the env, for via="api"; never in the report
 
 
 def _raise_fd_limit(needed: int) -> None:
@@ -110,15 +117,25 @@ def _connections(plan: Plan, environment: Environment, on_event: OnEvent, arrive
 
 async def run(plan: Plan) -> Report:
     """Open the streams, check them, flip, measure. Raises `streams.StreamsNotReady` (nothing
-    written) when streams failed, and `results.NoSamples` when no stream saw any flip."""
+    written) when streams failed, `results.NoSamples` when no stream saw any flip, and
+    `ApiFlipError` when the admin API (`via="api"`) refused a flip or could not be reached."""
     if plan.kind != "client" and not plan.sdk_key:
         raise ValueError("server-side streams need an SDK key (--sdk-key)")
+    if plan.via == "api" and not (plan.api_url and plan.token):
+        raise ValueError("flips through the admin API need --api-url and --token")
     _raise_fd_limit(plan.connections)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    # Before anything is opened: a bad --api-url is refused with nothing to clean up.
+    api = (
+        ApiFlipper(plan.api_url or "", plan.token or "", plan.env, plan.flag, plan.timeout)
+        if plan.via == "api"
+        else None
+    )
     storage = Storage(connect(Settings(redis_url=plan.redis_url), plan.redis_url), plan.prefix)
     writer = WritePath(storage, actor="loadtest")
     conns: list[SSEConnection] = []
     opened = streams.Opened(live=[])
+    sent: dict[int, float] = {}  # version -> when its flip was asked for
     try:
         environment = await writer.environment(plan.env)
         on = await _flag_state(writer, plan.env, plan.flag)
@@ -156,13 +173,17 @@ async def run(plan: Plan) -> Report:
         live = opened.live
 
         # Nothing is written before this point: every stream is live and has had its first event.
+        if api is not None:
+            await api.open()  # before the first flip: its set-up is not a sample
         watcher = CommitWatcher(plan.redis_url, storage.key(plan.env, "changes"), plan.flag)
         try:
             if on is None:
                 on, created = True, await _create_flag(writer, plan.env, plan.flag)
                 await _delivered(received, created, live, plan.timeout, drain)  # not a sample
                 await asyncio.sleep(plan.interval)
-            versions = await _flip(plan, writer, on, live, arrivals, received, arrived, drain)
+            versions = await _flip(
+                plan, _toggler(plan, writer, api), on, live, arrivals, received, arrived, drain, sent
+            )
         finally:
             commits = watcher.stop()
         drain(live)
@@ -171,12 +192,30 @@ async def run(plan: Plan) -> Report:
             task.cancel()
         for conn in conns:
             conn.close()
+        if api is not None:
+            await api.close()
         await storage.close()
     index = {c: i for i, c in enumerate(conns)}
     records = [StreamRecord(index[c], c.label, arrivals[c], c.error is not None) for c in live]
     failed = dict(sorted(collections.Counter(opened.failures.values()).items()))
-    plan_out = asdict(plan) | {"sdk_key": "****" if plan.sdk_key else None}
-    return results.build(plan_out, records, versions, commits, started_at=started_at, connect_failures=failed)
+    plan_out = asdict(plan) | {"sdk_key": "****" if plan.sdk_key else None, "token": "****" if plan.token else None}
+    return results.build(
+        plan_out, records, versions, commits, started_at=started_at, connect_failures=failed, sent=sent
+    )
+
+
+Toggle = Callable[[bool], Awaitable[int]]
+
+
+def _toggler(plan: Plan, writer: WritePath, api: ApiFlipper | None) -> Toggle:
+    """One flip, the new version back: through the admin API, or the write path on Redis."""
+    if api is not None:
+        return api.toggle
+
+    async def direct(on: bool) -> int:
+        return int((await writer.toggle(plan.env, plan.flag, on, comment="loadtest flip")).items[0]["version"])
+
+    return direct
 
 
 async def _delivered(
@@ -190,13 +229,14 @@ async def _delivered(
 
 async def _flip(
     plan: Plan,
-    writer: WritePath,
+    toggle: Toggle,
     on: bool,
     live: list[SSEConnection],
     arrivals: dict[SSEConnection, list[tuple[int, float]]],
     received: dict[int, int],
     arrived: list[int],
     drain: streams.Drain,
+    sent: dict[int, float],
 ) -> list[int]:
     """Flip `plan.flips` times, each time until every live stream has the change (or timeout)."""
     # The tool's own cyclic GC, walking 10,000 connections' objects, paused it for 100-170 ms in
@@ -212,8 +252,9 @@ async def _flip(
             drain(live)
             with collector_off():
                 arrived[0] = 0
-                result = await writer.toggle(plan.env, plan.flag, on, comment="loadtest flip")
-                version = int(result.items[0]["version"])
+                asked = time.monotonic()  # the clock the arrivals and the commit watcher use
+                version = await toggle(on)
+                sent[version] = asked
                 versions.append(version)
                 deadline, step = time.monotonic() + plan.timeout, 0
                 while received.get(version, 0) < len(live) and time.monotonic() < deadline:

@@ -25,6 +25,12 @@ def text(report: Report) -> str:
         f"commit -> event: p50 {report.p50_ms} ms  p90 {report.p90_ms} ms  p99 {report.p99_ms} ms  "
         f"max {report.max_ms} ms  mean {report.mean_ms} ms",
     ]
+    if report.end_to_end:
+        e2e, req = report.end_to_end, report.request_to_commit
+        lines.append(
+            f"asked -> event ({report.plan.get('via', 'redis')}): p50 {e2e['p50_ms']} ms  p99 {e2e['p99_ms']} ms  "
+            f"max {e2e['max_ms']} ms; asked -> commit p50 {_ms(req.get('p50_ms'))} ms  p99 {_ms(req.get('p99_ms'))} ms"
+        )
     if len(report.per_kind) > 1:
         lines += [
             f"  {kind}: {k['streams']} streams, {k['samples']} samples: p50 {_ms(k['p50_ms'])} ms  "

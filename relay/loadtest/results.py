@@ -59,6 +59,11 @@ class Report:
     # Every sample: {"flip": 1.., "connection": 0.., "kind", "ms"}; and every (flip, stream) with none.
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     missed: list[dict[str, Any]] = field(default_factory=list)
+    # From the moment each flip was asked for (write path called / API request sent): to the event at
+    # each stream (what a caller sees), and to the commit (the caller's path before Redis). Figures as
+    # in NO_FIGURES; empty in reports from before they were measured.
+    end_to_end: dict[str, Any] = field(default_factory=dict)
+    request_to_commit: dict[str, Any] = field(default_factory=dict)
 
     @property
     def correct(self) -> bool:
@@ -112,10 +117,13 @@ def build(
     *,
     started_at: str = "",
     connect_failures: dict[str, int] | None = None,
+    sent: dict[int, float] | None = None,
 ) -> Report:
     """The report over `streams` for the flips that made `versions`, timed from `commits`."""
     flip_of = {v: i + 1 for i, v in enumerate(versions)}
+    sent = sent or {}
     deliveries: list[dict[str, Any]] = []
+    end_to_end: list[float] = []
     missed: list[dict[str, Any]] = []
     out_of_order = 0
     for stream in streams:
@@ -127,6 +135,8 @@ def build(
             row: dict[str, Any] = {"flip": flip, "connection": stream.index, "kind": stream.kind}
             if v in times and v in commits:
                 deliveries.append(row | {"ms": round((times[v] - commits[v]) * 1000, 3)})
+                if v in sent:
+                    end_to_end.append((times[v] - sent[v]) * 1000)
             else:
                 missed.append(row)
     if not deliveries:
@@ -139,7 +149,10 @@ def build(
     for v, flip in flip_of.items():
         flip_values = sorted(d["ms"] for d in deliveries if d["flip"] == flip)
         row = {"flip": flip, "version": v, "samples": len(flip_values)}
-        per_flip.append(row | (figures(flip_values) if flip_values else NO_FIGURES))
+        row |= figures(flip_values) if flip_values else NO_FIGURES
+        if v in sent and v in commits:  # how long the caller's path took before the commit, this flip
+            row["asked_to_commit_ms"] = round((commits[v] - sent[v]) * 1000, 3)
+        per_flip.append(row)
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in sorted({s.kind for s in streams}):
         kind_values = sorted(d["ms"] for d in deliveries if d["kind"] == kind)
@@ -147,6 +160,7 @@ def build(
         per_kind[kind] |= figures(kind_values) if kind_values else NO_FIGURES
         per_kind[kind]["mean_ms"] = round(statistics.fmean(kind_values), 3) if kind_values else None
     overall = figures(values)
+    requests = sorted((commits[v] - sent[v]) * 1000 for v in versions if v in sent and v in commits)
     failures = connect_failures or {}
     return Report(
         plan=plan,
@@ -171,4 +185,6 @@ def build(
         connect_failures=dict(failures),
         deliveries=deliveries,
         missed=missed,
+        end_to_end=figures(sorted(end_to_end)) if end_to_end else {},
+        request_to_commit=figures(requests) if requests else {},
     )

@@ -127,6 +127,26 @@ def test_escalation_is_refused(api: Api) -> None:
     assert api.call("GET", "/api/v1/tokens", writer).json()["items"][0]["role"] == "writer"  # itself only
 
 
+def test_escalation_by_a_scoped_admin_is_refused(api: Api) -> None:
+    """A wider admin's token revoked or rotated by a one-environment admin: 403. Flag globs cannot be widened
+    through the API: only writers take globs, writers mint no tokens, and rotation keeps the scope (the glob
+    rules themselves: tests/access/test_tokens.py, can_grant)."""
+    narrow = api.token("admin", envs=("prod",), expires="10d", name="narrow")
+    globbed = api.token("writer", envs=("prod",), flags=("checkout-*",), expires="10d", name="globbed")
+    ids = {t["name"]: t["id"] for t in api.call("GET", "/api/v1/tokens", api.root).json()["items"]}
+    for method, path in (("DELETE", f"/api/v1/tokens/{ids['root']}"), ("POST", f"/api/v1/tokens/{ids['root']}/rotate")):
+        refused = api.call(method, path, narrow)
+        assert refused.status_code == 403 and "wider than this token" in refused.json()["message"], path
+    assert api.call("GET", "/api/v1/tokens", api.root).status_code == 200  # root untouched
+    for flags in ([], ["*"], ["checkout-*", "pricing-*"]):
+        body = {"name": "x", "role": "writer", "envs": ["prod"], "flags": flags, "expires": "5d"}
+        assert api.call("POST", "/api/v1/tokens", globbed, json=body).status_code == 403, flags
+    rotated = api.call("POST", f"/api/v1/tokens/{ids['globbed']}/rotate", globbed, json={"flags": []})
+    assert rotated.status_code == 200 and rotated.json()["flags"] == ["checkout-*"]  # scope kept, extra ignored
+    body = {"name": "x", "role": "admin", "envs": ["prod"], "flags": ["checkout-*"], "expires": "5d"}
+    assert api.call("POST", "/api/v1/tokens", api.root, json=body).status_code == 422  # admins take no globs
+
+
 def test_authentication_errors_and_the_failure_burst(api: Api) -> None:
     missing = api.call("GET", "/api/v1/tokens")
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")

@@ -40,6 +40,10 @@ def test_environment_delete_needs_its_name_as_confirmation(api: Api) -> None:
     assert api.call("DELETE", f"{PROD}?confirm=staging", api.root).status_code == 422
     assert api.call("DELETE", "/api/v1/environments/nowhere?confirm=nowhere", api.root).status_code == 404
     assert api.call("DELETE", f"{PROD}?confirm=prod", api.token("writer")).status_code == 403
+    for spelling in ("1", "True"):  # read as every write reads ?dry_run: a dry run, or refused; never a delete
+        assert api.call("DELETE", f"{PROD}?confirm=prod&dry_run={spelling}", api.root).status_code in (200, 422)
+        assert api.call("GET", PROD, api.root).status_code == 200, spelling
+    assert api.call("DELETE", f"{PROD}?confirm=prod&dry_run=yes", api.root).status_code == 422
     dry = api.call("DELETE", f"{PROD}?confirm=prod&dry_run=true", api.root)
     assert dry.status_code == 200 and dry.json()["dryRun"] is True and dry.json()["deleted"] is False, dry.text
     assert api.call("GET", PROD, api.root).status_code == 200  # a dry run deletes nothing

@@ -91,6 +91,19 @@ def test_the_cli_through_the_api_is_audited_with_the_token(node: RelayProcess, r
     assert listed[0]["key"] == "prod" and listed[0]["sdk_keys"] == 1
     assert relay(["flags", "list"], {**api, "RELAY_TOKEN": "relay_pat_nope"}).exit_code == 1
 
+    # env delete through the API: the plan first (a dry run), then the delete, audited with the token.
+    assert relay(["env", "create", "scratch"], api).exit_code == 0
+    dry = relay(["env", "delete", "scratch", "--dry-run"], api)
+    assert dry.exit_code == 0 and "dry run: nothing deleted. Would delete environment scratch" in dry.output, dry.output
+    assert relay(["env", "delete", "scratch"], api, stdin="n\n").exit_code != 0  # not confirmed: kept
+    assert "scratch" in relay(["env", "list"], api).stdout
+    gone = relay(["env", "delete", "scratch", "--yes", "--comment", "tidy"], api)
+    assert gone.exit_code == 0 and "deleted environment scratch" in gone.output, gone.output
+    assert "scratch" not in relay(["env", "list"], api).stdout
+    entry = json.loads(relay(["audit", "--env", "scratch", "--json"], api).stdout)[0]
+    assert (entry["action"], entry["via"], entry["token"]) == ("env-delete", "api", root["id"])
+    assert entry["comment"] == "tidy"
+
 
 def test_direct_redis_writes_are_marked_and_revert(node: RelayProcess, redis_server: RedisServer) -> None:
     direct = {"RELAY_REDIS_URL": redis_server.url, "RELAY_ACTOR": "claimed-name"}

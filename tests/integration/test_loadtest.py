@@ -107,6 +107,44 @@ def test_a_wrong_key_stops_before_flipping_and_says_401(demo_node: Node) -> None
     assert _flag_and_audit(redis.url)[0] == before[0] + 2
 
 
+def _token(redis_url: str, *args: str) -> dict[str, Any]:
+    made = CliRunner().invoke(
+        main, ["tokens", "create", "--name", "bench", "--json", *args], env={"RELAY_REDIS_URL": redis_url}
+    )
+    assert made.exit_code == 0, made.output
+    return json.loads(made.stdout)  # type: ignore[no-any-return]
+
+
+def test_flips_through_the_admin_api_are_measured_from_request_and_commit(demo_node: Node, tmp_path: Path) -> None:
+    relay, redis, secrets = demo_node
+    token = _token(redis.url, "--role", "writer", "--env", "prod")
+    base = ["--target", relay.url, "--sdk-key", secrets["sdk_key"], "--via", "api", "--api-url", relay.admin_url]
+    result = _propagation(redis.url, *base, "--token", token["token"], "--report", str(tmp_path / "api.json"))
+    assert result.exit_code == 0, result.output
+    assert "asked -> event (api): p50" in result.output and token["token"] not in result.output
+    data = json.loads((tmp_path / "api.json").read_text())
+    assert data["samples"] == 40 and data["missing"] == 0 and data["plan"]["via"] == "api"
+    assert data["plan"]["token"] == "****" and token["token"] not in (tmp_path / "api.json").read_text()
+    # The request is sent before the commit, and the commit is seen before the events: asked -> event
+    # covers the API's own path (auth, validation, the write) on top of commit -> event.
+    assert data["request_to_commit"]["p50_ms"] > 0
+    assert data["end_to_end"]["p50_ms"] >= data["p50_ms"]
+    entries = run_async(storage_for(redis.url).audit("prod"))
+    flips = [e for e in entries if e.get("key") == propagation.FLAG][:2]
+    assert [(e["actor"], e.get("via"), e.get("token")) for e in flips] == [("bench", "api", token["id"])] * 2
+
+    # The write path, for comparison, reports the same figures, from the call.
+    result = _propagation(redis.url, "--target", relay.url, "--sdk-key", secrets["sdk_key"])
+    assert result.exit_code == 0 and "asked -> event (redis): p50" in result.output, result.output
+
+    # A token that may not write: the API's refusal, and exit 1; and the option's usage.
+    reader = _token(redis.url, "--role", "reader")
+    refused = _propagation(redis.url, *base, "--token", reader["token"])
+    assert refused.exit_code == 1 and "HTTP 403" in refused.output, refused.output
+    usage = _propagation(redis.url, "--target", relay.url, "--sdk-key", secrets["sdk_key"], "--via", "api")
+    assert usage.exit_code == 2 and "--api-url and --token" in usage.output, usage.output
+
+
 def test_a_run_writes_every_sample_and_the_plots(demo_node: Node, tmp_path: Path) -> None:
     relay, redis, secrets = demo_node
     files = [tmp_path / name for name in ("run.json", "run.png", "run.html")]

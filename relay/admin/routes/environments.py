@@ -12,7 +12,7 @@ from starlette.routing import Route
 from relay.access.environments import Environment
 from relay.access.tokens import Action
 from relay.admin.responses import json_response
-from relay.admin.state import authenticated, caller, comment_of, json_body
+from relay.admin.state import authenticated, caller, comment_of, json_body, query_flag
 from relay.errors import ValidationError
 from relay.store.plan import confirmed
 
@@ -68,7 +68,7 @@ async def delete_environment(request: Request) -> Response:
     state, who = await caller(request, Action.MANAGE_ENV, env)
     if request.query_params.get("confirm") != env:
         raise ValidationError("confirm", f"deleting an environment needs ?confirm={env}")
-    dry_run = request.query_params.get("dry_run") == "true"
+    dry_run = query_flag(request, "dry_run")  # as every write reads it: `?dry_run=1` must not delete
     plan = await state.writer(who).delete_environment(
         env, confirm=confirmed, dry_run=dry_run, comment=comment_of(request, {})
     )
