@@ -40,6 +40,27 @@ def secure_mode_hash(sdk_key: str, fully_qualified_key: str) -> str:
     return hmac.new(sdk_key.encode(), fully_qualified_key.encode(), hashlib.sha256).hexdigest()
 
 
+_HEX = re.compile(r"[0-9a-fA-F]")
+_KIND_PREFIX = re.compile(r"\A[a-z]{3}-")
+
+
+def mask_key(key: str) -> str:
+    """A key as LaunchDarkly's Relay Proxy shows it on /status (its `ObscureKey` rule): a
+    three-letter prefix such as `sdk-` kept, every hex digit but those of the last 5 characters
+    starred, other characters kept (`sdk-********-****-****-****-*******99999`)."""
+    if _KIND_PREFIX.match(key):
+        return key[:4] + mask_key(key[4:])
+    if len(key) > 4:
+        return _HEX.sub("*", key[:-5]) + key[-5:]
+    return key
+
+
+def credential(key: str, sealed: str | None = None) -> Credential:
+    """The record of a new key: its hash and, for /status, its masked form (5 of 36 characters,
+    as LaunchDarkly shows them); never the key itself (bar `sealed`, encrypted, for secure mode)."""
+    return Credential(hash_key(key), sealed=sealed, masked=mask_key(key))
+
+
 def new_sdk_key() -> str:
     return f"sdk-{secrets.token_hex(16)}"
 
@@ -57,6 +78,7 @@ class Credential:
     hash: str
     expires_ms: int | None = None  # set when the key was rotated out
     sealed: str | None = None  # the SDK key itself, encrypted, for secure mode (relay.access.sealing)
+    masked: str | None = None  # `mask_key` of the key, for /status; None in records made before it was kept
 
     def valid_at(self, now_ms: int) -> bool:
         return self.expires_ms is None or now_ms < self.expires_ms
@@ -91,12 +113,20 @@ class Environment:
             replace(c, expires_ms=min(c.expires_ms or now_ms + grace_ms, now_ms + grace_ms))
             for c in self.live(kind, now_ms)
         )
-        fresh = (Credential(hash_key(new_key), sealed=sealed), *expiring)
+        fresh = (credential(new_key, sealed), *expiring)
         return replace(self, sdk_keys=fresh) if kind == "sdk" else replace(self, mobile_keys=fresh)
 
     def to_dict(self) -> dict[str, Any]:
         def creds(cs: tuple[Credential, ...]) -> list[dict[str, Any]]:
-            return [{"hash": c.hash, "expires": c.expires_ms, **({"sealed": c.sealed} if c.sealed else {})} for c in cs]
+            return [
+                {
+                    "hash": c.hash,
+                    "expires": c.expires_ms,
+                    **({"sealed": c.sealed} if c.sealed else {}),
+                    **({"masked": c.masked} if c.masked else {}),
+                }
+                for c in cs
+            ]
 
         return {
             **self.extra,
@@ -114,7 +144,10 @@ class Environment:
         try:
 
             def creds(items: list[dict[str, Any]]) -> tuple[Credential, ...]:
-                return tuple(Credential(str(c["hash"]), c.get("expires"), c.get("sealed") or None) for c in items)
+                return tuple(
+                    Credential(str(c["hash"]), c.get("expires"), c.get("sealed") or None, c.get("masked") or None)
+                    for c in items
+                )
 
             known = {"key", "name", "created", "clientSideId", "sdkKeys", "mobileKeys", "secureMode"}
             return Environment(

@@ -14,6 +14,7 @@ from relay.access.environments import (
     Credential,
     Environment,
     check_env_key,
+    credential,
     hash_key,
     new_client_side_id,
     new_mobile_key,
@@ -84,8 +85,8 @@ class EnvironmentWrites:
             name=name or key,
             created_ms=self._now_ms(),
             client_side_id=new_client_side_id(),
-            sdk_keys=(Credential(hash_key(sdk_key), sealed=self._seal(key, sdk_key)),),
-            mobile_keys=(Credential(hash_key(mobile_key)),),
+            sdk_keys=(credential(sdk_key, self._seal(key, sdk_key)),),
+            mobile_keys=(credential(mobile_key),),
             secure_mode=secure_mode,
         )
         if not await self.storage.create_environment(key, codec.dumps(env.to_dict()), now_ms=env.created_ms):

@@ -25,11 +25,36 @@ class State:
         # Kept current by `set_environments`, its one writer: requests only look keys up.
         self.keys = KeyIndex()
         self.loaded = asyncio.Event()  # set once every environment has been loaded
-        self.connected = False
+        self.started = time.time()
+        self._connected = False
+        self.connected_since = self.started  # when `connected` last changed (LaunchDarkly's stateSince)
         self.resyncs = 0
         self.invalid_items = 0
-        self.last_error: str | None = None
+        self._last_error: str | None = None
+        # The most recent error and when, kept after a reconnect as LaunchDarkly's lastError is.
+        self.last_failure: tuple[str, float] | None = None
         self._generation = 0  # bumped whenever an environment record changes
+
+    @property
+    def connected(self) -> bool:
+        """The sync holds a Redis session (its one writer sets it)."""
+        return self._connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        if value != self._connected:
+            self._connected, self.connected_since = value, time.time()
+
+    @property
+    def last_error(self) -> str | None:
+        """The error that ended the last Redis session; None while connected."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str | None) -> None:
+        self._last_error = value
+        if value is not None:
+            self.last_failure = (value, time.time())
 
     def set_environments(self, environments: Iterable[Environment]) -> None:
         """Take environment records (new or changed) and rebuild the key index once for all of them."""

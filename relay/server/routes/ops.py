@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relay.runtime.gcpolicy import GCPolicy
+from relay.server.ldstatus import add_ld_status
 from relay.server.node import Node, node_of
 from relay.server.responses import JsonResponse
 
@@ -39,6 +40,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
+    """relay's health and each environment's, a superset of LaunchDarkly Relay's /status."""
     node = node_of(request)
     out = node.state.status()
     for env, info in out["environments"].items():
@@ -75,6 +77,7 @@ async def status(request: Request) -> Response:
     }
     out["audit"] = {"max_entries": node.settings.audit_max_entries}  # older entries are trimmed (relay audit)
     out["process"] = _process()
+    add_ld_status(out, node.state)  # LaunchDarkly Relay's fields beside relay's (docs/endpoints.md)
     return JsonResponse(out)
 
 
