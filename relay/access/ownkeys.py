@@ -35,5 +35,5 @@ def check_given_key(field: str, value: object) -> str:
         )
     prefix = _PREFIX[field]
     if not value.startswith(prefix) or value == prefix:
-        raise ValidationError(field, f'a LaunchDarkly {what} starts with "{prefix}" and goes on (sdk-…/mob-…)')
+        raise ValidationError(field, f'a LaunchDarkly {what} starts with "{prefix}" and goes on')
     return value
