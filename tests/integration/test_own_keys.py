@@ -147,6 +147,12 @@ LD_RELAY_CONF = """\
     host = "localhost"
     localTtl = 30s
 
+[Environment "Spree Project Test"]
+    sdkKey = "{sdk2}"
+    envId = "{csid2}"
+    logLevel = "debug"
+    colour = blue
+
 [Environment "Spree Project Production"]
     sdkKey = "{sdk1}"
     mobileKey = "{mob1}"   ; the mobile key
@@ -155,12 +161,6 @@ LD_RELAY_CONF = """\
     allowedOrigin = "https://example.com"
     allowedOrigin = "https://www.example.com"
     prefix = "ld-spree-prod"
-
-[Environment "Spree Project Test"]
-    sdkKey = "{sdk2}"
-    envId = "{csid2}"
-    logLevel = "debug"
-    colour = blue
 """
 
 
@@ -171,6 +171,7 @@ def test_an_ld_relay_config_moves_in_one_command(redis_server: RedisServer, node
     conf.write_text(LD_RELAY_CONF.format(sdk1=sdk1, mob1=mob1, csid1=csid1, sdk2=sdk2, csid2=csid2))
     no_secret = relay_cli(["env", "import-ld-relay-config", str(conf)], url)
     assert no_secret.exit_code == 2 and "RELAY_SECRET_KEY" in no_secret.output, no_secret.output
+    assert json.loads(relay_cli(["env", "list", "--json"], url).output) == []  # not even the first block's
     dry = relay_cli(["env", "import-ld-relay-config", str(conf), "--dry-run"], url, RELAY_SECRET_KEY=SECRET)
     assert dry.exit_code == 0, dry.output
     assert 'would create [Environment "Spree Project Production"] -> spree-project-production' in dry.output
@@ -190,6 +191,6 @@ def test_an_ld_relay_config_moves_in_one_command(redis_server: RedisServer, node
     insecure = httpx.get(f"{node.url}/sdk/evalx/{csid1}/contexts/{b64(ANN)}", timeout=5)
     assert insecure.status_code == 400, insecure.text  # secure mode came along: no hash, no flags
     again = relay_cli(["env", "import-ld-relay-config", str(conf)], url, RELAY_SECRET_KEY=SECRET)
-    assert again.exit_code == 2 and "relay already has spree-project-production, spree-project-test" in again.output
+    assert again.exit_code == 2 and "relay already has spree-project-test, spree-project-production" in again.output
     skipped = relay_cli(["env", "import-ld-relay-config", str(conf), "--skip-existing"], url, RELAY_SECRET_KEY=SECRET)
     assert skipped.exit_code == 0 and skipped.output.count("skipped spree-project-") == 2, skipped.output
