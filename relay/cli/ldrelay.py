@@ -72,6 +72,12 @@ def plan(envs: list[LdEnvironment]) -> tuple[list[Planned], list[str]]:
             raise ValidationError(
                 "env", f'{where}: "{env.name}" and "{clash.ld_name}" both make the relay key "{item.key}"; rename one'
             )
+        for field, value in (("sdkKey", sdk_key), ("mobileKey", mobile_key), ("envId", client_side_id)):
+            twin = next(
+                (p for p in planned if value is not None and value in (p.sdk_key, p.mobile_key, p.client_side_id)), None
+            )
+            if twin is not None:
+                raise ValidationError(field, f'{where}: the same key as [Environment "{twin.ld_name}"]')
         planned.append(item)
     return planned, warnings
 
@@ -115,6 +121,10 @@ def import_ld_relay_config(config_file: Path, dry_run: bool, skip_existing: bool
                 f"{', '.join(secure)} use secure mode, which needs the secret key that seals SDK keys: set "
                 "RELAY_SECRET_KEY (here and on every node); nothing created",
             )
+        if not isinstance(target, ApiClient):  # the API shows no key hashes; there each create checks its own
+            for p in planned:
+                if p.key not in existing:
+                    await writer.refuse_taken_keys(p.sdk_key, p.mobile_key, p.client_side_id)
         created: list[str] = []
         for p in planned:
             if p.key in existing or dry_run:

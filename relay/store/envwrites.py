@@ -95,7 +95,7 @@ class EnvironmentWrites:
         if secure_mode and self.sealer is None:
             raise self._no_secret_key("secure mode")
         if any(v is not None for v in given.values()):
-            await self._refuse_taken(sdk_key, mobile_key, client_side_id)
+            await self.refuse_taken_keys(sdk_key, mobile_key, client_side_id)
         sdk_key, mobile_key = sdk_key or new_sdk_key(), mobile_key or new_mobile_key()
         env = Environment(
             key=key,
@@ -112,7 +112,7 @@ class EnvironmentWrites:
         secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
         return env, secrets
 
-    async def _refuse_taken(self, sdk_key: str | None, mobile_key: str | None, client_side_id: str | None) -> None:
+    async def refuse_taken_keys(self, sdk_key: str | None, mobile_key: str | None, client_side_id: str | None) -> None:
         """ConflictError if another environment has one of these keys (rotated-out ones count: nodes
         index them until they are gone). Checked before the create, not in its script: two creates
         racing with the same key are an operator's slip this does not catch."""

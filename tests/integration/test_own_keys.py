@@ -194,3 +194,23 @@ def test_an_ld_relay_config_moves_in_one_command(redis_server: RedisServer, node
     assert again.exit_code == 2 and "relay already has spree-project-test, spree-project-production" in again.output
     skipped = relay_cli(["env", "import-ld-relay-config", str(conf), "--skip-existing"], url, RELAY_SECRET_KEY=SECRET)
     assert skipped.exit_code == 0 and skipped.output.count("skipped spree-project-") == 2, skipped.output
+
+
+def test_an_ld_relay_config_with_a_taken_or_repeated_key_creates_nothing(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    url = redis_server.url
+    (sdk1, _, csid1), (sdk2, _, csid2) = ld_keys(), ld_keys()
+    taken = relay_cli(["env", "create", "old", "--sdk-key-stdin"], url, stdin=f"{sdk2}\n")
+    assert taken.exit_code == 0, taken.output
+    conf = tmp_path / "ld-relay.conf"
+    blocks = (
+        f'[Environment "A"]\nsdkKey = {sdk1}\nenvId = {csid1}\n[Environment "B"]\nsdkKey = {sdk2}\nenvId = {csid2}\n'
+    )
+    conf.write_text(blocks)
+    refused = relay_cli(["env", "import-ld-relay-config", str(conf)], url)
+    assert refused.exit_code == 4 and 'sdkKey: environment "old" already has this key' in refused.output
+    conf.write_text(f'[Environment "A"]\nsdkKey = {sdk1}\n[Environment "B"]\nsdkKey = {sdk1}\n')
+    repeated = relay_cli(["env", "import-ld-relay-config", str(conf)], url)
+    assert repeated.exit_code == 2 and 'the same key as [Environment "A"]' in repeated.output, repeated.output
+    assert [e["key"] for e in json.loads(relay_cli(["env", "list", "--json"], url).output)] == ["old"]
