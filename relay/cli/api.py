@@ -281,9 +281,18 @@ class ApiWritePath:
         return _written(await self.client.acall("POST", path, {"comment": comment} if comment else None))
 
     async def create_environment(
-        self, key: str, name: str | None = None, *, secure_mode: bool = False
+        self,
+        key: str,
+        name: str | None = None,
+        *,
+        secure_mode: bool = False,
+        sdk_key: str | None = None,
+        mobile_key: str | None = None,
+        client_side_id: str | None = None,
     ) -> tuple[None, dict[str, str]]:
+        given = {"sdkKey": sdk_key, "mobileKey": mobile_key, "clientSideId": client_side_id}
         body = {"secureMode": secure_mode, **({"name": name} if name else {})}
+        body |= {field: value for field, value in given.items() if value is not None}
         e = await self.client.acall("POST", self._env(key), body)
         return None, {
             "key": e["key"],

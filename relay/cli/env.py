@@ -19,6 +19,7 @@ from relay.cli.common import (
     settings,
     write_path,
 )
+from relay.cli.ldrelay import import_ld_relay_config
 from relay.cli.show import confirmer, env_dry_run_option, yes_option
 from relay.errors import ValidationError
 from relay.store.plan import EnvironmentPlan
@@ -43,16 +44,42 @@ def env_group() -> None:
 @click.argument("key")
 @click.option("--name", help="A display name (default: the key).")
 @click.option("--secure-mode", is_flag=True, help="Browsers must send the context's hash (needs RELAY_SECRET_KEY).")
+@click.option(
+    "--sdk-key-stdin", is_flag=True, help="Use an existing SDK key (sdk-…), read as a line from standard input."
+)
+@click.option(
+    "--mobile-key-stdin",
+    is_flag=True,
+    help="Use an existing mobile key (mob-…), read as a line from standard input (after the SDK key's line).",
+)
+@click.option("--client-side-id", metavar="ID", help="Use an existing client-side ID (public, so an option).")
 @actor_option
 @json_option
-def create(key: str, name: str | None, secure_mode: bool, actor: str, as_json: bool) -> None:
+def create(
+    key: str,
+    name: str | None,
+    secure_mode: bool,
+    sdk_key_stdin: bool,
+    mobile_key_stdin: bool,
+    client_side_id: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
     """Create an environment and print its keys, once: relay stores only their hashes (and, with a
-    secret key configured, the SDK key sealed for secure mode)."""
+    secret key configured, the SDK key sealed for secure mode).
+
+    To keep LaunchDarkly keys applications already have, give them: secrets on standard input (one
+    line each, the SDK key's first), never in arguments, where shell history and `ps` would show them."""
+    # Read before anything else, so a refusal below never leaves a key waiting in a pipe.
+    sdk_key = sys.stdin.readline().rstrip("\r\n") if sdk_key_stdin else None
+    mobile_key = sys.stdin.readline().rstrip("\r\n") if mobile_key_stdin else None
     sealer = _sealer()
 
     async def go(storage: Storage) -> dict[str, str]:
         writer = write_path(storage, actor, sealer=sealer)
-        _, secrets = await writer.create_environment(key, name, secure_mode=secure_mode)
+        _, secrets = await writer.create_environment(
+            key, name, secure_mode=secure_mode, sdk_key=sdk_key, mobile_key=mobile_key, client_side_id=client_side_id
+        )
         return secrets
 
     secrets = run(go)
@@ -226,3 +253,6 @@ def _when(ms: int | None) -> str:
     if ms is None:
         return "never"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+env_group.add_command(import_ld_relay_config)

@@ -20,6 +20,7 @@ from relay.access.environments import (
     new_mobile_key,
     new_sdk_key,
 )
+from relay.access.ownkeys import check_given_key
 from relay.access.sealing import Sealer, SealError, aad
 from relay.errors import ConflictError, NotFoundError, ValidationError
 from relay.store.plan import Confirm, EnvironmentPlan
@@ -73,18 +74,35 @@ class EnvironmentWrites:
         return [Environment.from_dict(codec.loads(v)) for _, v in sorted(raw.items())]
 
     async def create_environment(
-        self, key: str, name: str | None = None, *, secure_mode: bool = False
+        self,
+        key: str,
+        name: str | None = None,
+        *,
+        secure_mode: bool = False,
+        sdk_key: str | None = None,
+        mobile_key: str | None = None,
+        client_side_id: str | None = None,
     ) -> tuple[Environment, dict[str, str]]:
-        """A new environment and its keys; the secret keys exist in plain text only in the return value."""
+        """A new environment and its keys; the secret keys exist in plain text only in the return value.
+
+        Keys given (existing LaunchDarkly keys brought along) are used instead of new ones, after
+        their shape is checked (relay.access.ownkeys) and refused if another environment holds them:
+        nodes find an environment by key, so a key in two environments would be ambiguous."""
         check_env_key(key)
+        given = {"sdkKey": sdk_key, "mobileKey": mobile_key, "clientSideId": client_side_id}
+        for field, value in given.items():
+            if value is not None:
+                check_given_key(field, value)
         if secure_mode and self.sealer is None:
             raise self._no_secret_key("secure mode")
-        sdk_key, mobile_key = new_sdk_key(), new_mobile_key()
+        if any(v is not None for v in given.values()):
+            await self.refuse_taken_keys(sdk_key, mobile_key, client_side_id)
+        sdk_key, mobile_key = sdk_key or new_sdk_key(), mobile_key or new_mobile_key()
         env = Environment(
             key=key,
             name=name or key,
             created_ms=self._now_ms(),
-            client_side_id=new_client_side_id(),
+            client_side_id=client_side_id or new_client_side_id(),
             sdk_keys=(credential(sdk_key, self._seal(key, sdk_key)),),
             mobile_keys=(credential(mobile_key),),
             secure_mode=secure_mode,
@@ -94,6 +112,22 @@ class EnvironmentWrites:
         await self._audit(key, "env-create", "", env.created_ms)
         secrets = {"key": key, "sdk_key": sdk_key, "client_side_id": env.client_side_id, "mobile_key": mobile_key}
         return env, secrets
+
+    async def refuse_taken_keys(self, sdk_key: str | None, mobile_key: str | None, client_side_id: str | None) -> None:
+        """ConflictError if another environment has one of these keys (rotated-out ones count: nodes
+        index them until they are gone). Checked before the create, not in its script: two creates
+        racing with the same key are an operator's slip this does not catch."""
+        wanted = {("sdk", hash_key(k)): "sdkKey" for k in (sdk_key,) if k} | {
+            ("mobile", hash_key(k)): "mobileKey" for k in (mobile_key,) if k
+        }
+        for env in await self.list_environments():
+            if client_side_id is not None and env.client_side_id == client_side_id:
+                raise ConflictError(f'clientSideId: environment "{env.key}" already has this client-side ID')
+            for kind, creds in (("sdk", env.sdk_keys), ("mobile", env.mobile_keys)):
+                for cred in creds:
+                    if (kind, cred.hash) in wanted:
+                        field = wanted[(kind, cred.hash)]
+                        raise ConflictError(f'{field}: environment "{env.key}" already has this key')
 
     async def rotate_key(self, env_key: str, kind: str, grace_seconds: float, comment: str = "") -> str:
         """A new SDK ("sdk") or mobile ("mobile") key; the old one works for `grace_seconds` more."""

@@ -1,4 +1,4 @@
-"""`/api/v1/environments[/{env}]`: list, get, create (its SDK and mobile keys answered once), delete (?confirm=)."""
+"""`/api/v1/environments[/{env}]`: list, get, create (its keys answered once; existing ones may be given), delete."""
 
 from __future__ import annotations
 
@@ -56,7 +56,16 @@ async def create_environment(request: Request) -> Response:
         raise ValidationError("name", "expected a string")
     if not isinstance(secure, bool):
         raise ValidationError("secureMode", "expected true or false")
-    created, secrets = await state.writer(who).create_environment(env, name, secure_mode=secure)
+    # Existing keys brought along (checked, and refused if another environment has them, by the write path).
+    given = {field: body.get(field) for field in ("sdkKey", "mobileKey", "clientSideId")}
+    created, secrets = await state.writer(who).create_environment(
+        env,
+        name,
+        secure_mode=secure,
+        sdk_key=given["sdkKey"],
+        mobile_key=given["mobileKey"],
+        client_side_id=given["clientSideId"],
+    )
     keys = {"sdkKey": secrets["sdk_key"], "mobileKey": secrets["mobile_key"]}
     return json_response({**view(created), **keys}, 201)
 
