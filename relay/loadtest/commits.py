@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from relay.store.storage import watch_channel
+from relay.store.watch import watch_channel
 from relay.wire import codec
 
 OnMessage = Callable[[bytes, float], None]

@@ -21,9 +21,7 @@ The only module that imports `redis`. Layout (prefix P, default "relay"; environ
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -382,33 +380,4 @@ def unavailable(error: Exception, url: str) -> UnavailableError:
     return UnavailableError(f"Redis unreachable at {redact_url(url)}: {error}")
 
 
-def watch_channel(url: str, channel: str, on_message: Callable[[bytes, float], None], password: str | None = None):  # type: ignore[no-untyped-def]
-    """Subscribe on a thread of its own and call `on_message(data, monotonic time)` the moment each
-    message arrives — a timestamp no event loop's scheduling can delay (the load-testing tools'
-    "commit seen" time). Returns a function that stops it."""
-    import redis as sync_redis
-
-    client = sync_redis.Redis.from_url(url, password=password)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(channel)
-    stopping = threading.Event()
-
-    def loop() -> None:
-        while not stopping.is_set():
-            message = pubsub.get_message(timeout=0.5)
-            if message is not None:
-                on_message(message["data"], time.monotonic())
-
-    thread = threading.Thread(target=loop, name="relay-commit-watch", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        stopping.set()
-        thread.join(2)
-        pubsub.close()
-        client.close()
-
-    return stop
-
-
-__all__ = ["ItemWrite", "RedisError", "Storage", "connect", "unavailable", "watch_channel"]
+__all__ = ["ItemWrite", "RedisError", "Storage", "connect", "unavailable"]
