@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -105,3 +107,30 @@ def read_responses(sock: socket.socket, count: int = 1) -> bytes:
                 return data
             data += chunk
     return data
+
+
+def relay_cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`relay ARGS` as its own process against `redis_url`, with a bare environment (no RELAY_* of
+    the test run's), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "relay", *args],
+        env={"RELAY_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def read_open(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:
+    """What `sock` receives for `seconds`, and whether the server closed it meanwhile (a stream is
+    expected to stay open past a request deadline)."""
+    sock.settimeout(0.2)
+    received, closed, until = b"", False, time.monotonic() + seconds
+    while time.monotonic() < until and not closed:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        closed = not chunk
+        received += chunk
+    return received, closed

@@ -6,8 +6,6 @@ them and says so; a node warns about a memory policy that could lose flags or re
 from __future__ import annotations
 
 import gzip
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 
 from relay.store.writes import WritePath
 from relay.wire import codec
-from tests.integration.helpers import demo_environment, run_async, storage_for
+from tests.integration.helpers import demo_environment, relay_cli, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream
@@ -122,16 +120,6 @@ def test_an_event_flood_stays_within_its_budget_and_the_kill_switch_still_works(
     print(f"\nflood: 60 posts, {wire / MB:.1f} MB sent, Redis +{grown / MB:.2f} MB, toggle {seconds * 1000:.0f} ms")
 
 
-def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", *args],
-        env={"RELAY_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_a_kill_switch_on_a_redis_full_of_events_frees_them_and_says_so(
     redis_server: RedisServer, node: list[RelayProcess], tmp_path: Path
 ) -> None:
@@ -158,11 +146,11 @@ def test_a_kill_switch_on_a_redis_full_of_events_frees_them_and_says_so(
     time.sleep(3)
     redis_config(redis_server.url, maxmemory=int(redis_info(redis_server.url)["used_memory"]) - MB)
 
-    toggled = _cli(redis_server.url, "flags", "toggle", FLAG, "--off", "--env", "prod", "--comment", "incident")
+    toggled = relay_cli(redis_server.url, "flags", "toggle", FLAG, "--off", "--env", "prod", "--comment", "incident")
     assert toggled.returncode == 0, toggled.stderr
     assert "note: Redis was out of memory: relay freed " in toggled.stdout
     assert "turned off checkout-kill-switch" in toggled.stdout
-    on = _cli(redis_server.url, "flags", "toggle", FLAG, "--on", "--env", "prod", "--json")
+    on = relay_cli(redis_server.url, "flags", "toggle", FLAG, "--on", "--env", "prod", "--json")
     assert on.returncode == 0 and codec.loads(on.stdout)["notes"] == []  # room was made: nothing more to free
     body = httpx.get(f"{relay.url}/sdk/latest-flags/{FLAG}", headers={"Authorization": secrets["sdk_key"]}).json()
     assert body["on"] is True and body["version"] == 3  # the node applied both

@@ -26,7 +26,9 @@ from relay.wire import codec
 from tests.integration.helpers import (
     demo_environment,
     eventually,
+    read_open,
     read_responses,
+    relay_cli,
     run_async,
     simple_flag,
     storage_for,
@@ -176,16 +178,6 @@ def test_redis_frozen_is_reported_stale_then_catches_up(redis_server: RedisServe
     run_async(scenario())
 
 
-def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", *args],
-        env={"RELAY_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accepts(
     redis_server: RedisServer, start_node: StartNode
 ) -> None:
@@ -222,7 +214,7 @@ def test_redis_restarted_empty_keeps_serving_and_alarms_until_an_operator_accept
             assert (await client.get(f"{relay.url}/sdk/latest-all", headers=auth)).json() == before
             assert _get(f"{relay.url}/readyz")[1]["diverged"] == ["prod"]
 
-            result = _cli(redis_server.url, "env", "accept", "prod")
+            result = relay_cli(redis_server.url, "env", "accept", "prod")
             assert result.returncode == 0, result.stderr
             await eventually(lambda: stream.closed, what="streams ended, so SDKs reconnect to a fresh put")
             await eventually(lambda: _get(f"{relay.url}/readyz")[1]["diverged"] == [], what="alarm cleared")
@@ -466,15 +458,7 @@ def test_the_head_deadline_restarts_with_each_kept_alive_wait(redis_server: Redi
     stream = f"GET /all HTTP/1.1\r\nHost: x\r\nAuthorization: {secrets['sdk_key']}\r\n\r\n".encode()
     with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s:
         s.sendall(stream)
-        s.settimeout(0.2)
-        received, closed, until = b"", False, time.monotonic() + 1.2  # a stream outlives the head deadline
-        while time.monotonic() < until and not closed:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                continue
-            closed = not chunk
-            received += chunk
+        received, closed = read_open(s, 1.2)  # a stream outlives the head deadline
         assert received.startswith(b"HTTP/1.1 200") and b"event: put" in received
         assert not closed and b"408" not in received
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from relay.store.writes import WritePath
-from tests.integration.helpers import demo_environment, eventually, read_responses, run_async, storage_for
+from tests.integration.helpers import demo_environment, eventually, read_open, read_responses, run_async, storage_for
 from tests.integration.redis_server import RedisServer
 from tests.integration.relay_process import RelayProcess
 from tests.integration.sse import EventStream
@@ -86,15 +86,7 @@ def test_the_body_deadline_leaves_whole_bodies_and_streams_alone(start: Start) -
         s.sendall(report[-10:] + context[:5])
         time.sleep(0.2)
         s.sendall(context[5:])
-        s.settimeout(0.2)
-        received, closed, until = b"", False, time.monotonic() + 1.5  # a stream outlives the body deadline
-        while time.monotonic() < until and not closed:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                continue
-            closed = not chunk
-            received += chunk
+        received, closed = read_open(s, 1.5)  # a stream outlives the body deadline
         assert received.startswith(b"HTTP/1.1 200") and b"event: put" in received
         assert not closed and b"408" not in received
 
